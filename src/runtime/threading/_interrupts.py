@@ -56,7 +56,9 @@ class Interrupt:
         self._signal_id: int | None = None
         self._exception: InterruptException | None = None
         # Children are held weakly: a long-lived parent does not keep dropped children alive.
-        self._children: weakref.WeakSet[Interrupt] | None = weakref.WeakSet() if can_signal else None
+        self._children: weakref.WeakSet[Interrupt] | None = (
+            weakref.WeakSet() if can_signal else None
+        )
         # Callables run once when this interrupt becomes signaled (wake-ups of blocked waits).
         self._callbacks: dict[object, Callable[[], None]] | None = {} if can_signal else None
         self._event: OneTimeEvent | None = None
@@ -250,7 +252,8 @@ class InterruptSignal:
         _signal_graph(self._interrupt, self._id)
 
     def __repr__(self) -> str:
-        return f"<InterruptSignal #{self._id} {'signaled' if self._interrupt.is_signaled else 'armed'}>"
+        state = "signaled" if self._interrupt.is_signaled else "armed"
+        return f"<InterruptSignal #{self._id} {state}>"
 
 
 for _cls in (Interrupt, InterruptSignal):
