@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "SchedulerHook",
+    "Waker",
     "cond_wait",
     "current_hook",
     "deadline_for",
@@ -43,6 +44,9 @@ __all__ = (
 )
 
 _allocate_lock = threading.Lock
+# The longest timeout a builtin lock accepts; longer (or infinite) timeouts are waited out in
+# slices of this length, since ``Lock.acquire`` raises OverflowError beyond it.
+_TIMEOUT_MAX = threading.TIMEOUT_MAX
 _IS_WINDOWS = sys.platform == "win32"
 _main_thread = threading.main_thread()
 
@@ -127,6 +131,11 @@ def _acquire(lock: Any, deadline: float | None) -> bool:
     left = deadline - monotonic()
     if left <= 0.0:
         return bool(lock.acquire(False))
+    while left > _TIMEOUT_MAX:
+        # A huge or infinite timeout (``wait(float("inf"))``) is a valid non-negative number.
+        if lock.acquire(True, _TIMEOUT_MAX):
+            return True
+        left = deadline - monotonic()
     return bool(lock.acquire(True, left))
 
 
@@ -141,6 +150,10 @@ def park(lock: Any, deadline: float | None) -> bool:
     hook = _state.hook
     if hook is None:
         return _acquire(lock, deadline)
+    if deadline is not None and deadline <= monotonic():
+        # Nothing left to wait for (a ``0`` timeout, or a deadline that passed meanwhile):
+        # try once and never suspend, since resuming would wait for a slot (SEMANTICS §5.3).
+        return bool(lock.acquire(False))
     if hook.suspend_now():
         with hook.suspend():
             return _acquire(lock, deadline)
