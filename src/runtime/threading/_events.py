@@ -116,8 +116,7 @@ class Event:
             self._release_locked()
             watchers = list(self._watchers.values()) if self._watchers else None
         if watchers:
-            for watcher in watchers:
-                watcher()
+            _run_all(watchers)
 
     def clear(self) -> None:
         """Reset the flag. Waiters already released are not affected."""
@@ -268,6 +267,26 @@ class OneTimeEvent(Event):
         return super().wait(timeout, interrupt)
 
 
+def _run_all(callbacks: Iterable[Callable[[], None]]) -> None:
+    """Call every callback, even if some raise; then re-raise the first exception.
+
+    A watcher that raises (a continuation callback, say) must not keep the watchers after it
+    from running: those are the wake-ups of other waiters, which would otherwise stay blocked.
+    """
+    error: BaseException | None = None
+    for callback in callbacks:
+        try:
+            callback()
+        except BaseException as exc:
+            if error is None:
+                error = exc
+    if error is not None:
+        try:
+            raise error
+        finally:
+            error = None  # break the frame <-> traceback reference cycle
+
+
 def _unique(events: Iterable[Event]) -> list[Event]:
     seen: set[int] = set()
     members: list[Event] = []
@@ -287,18 +306,21 @@ def _try_any(members: Sequence[Event]) -> bool:
 def _try_all(members: Sequence[Event]) -> bool:
     # Every member's condition is held at once, taken in id order, so the check and the
     # consumption are atomic with respect to every signal and every other multi-wait.
-    ordered = sorted(members, key=id)
-    for event in ordered:
-        event._cond.acquire()
+    # Distinct Event objects wrapping the same builtin share its condition, whose lock is not
+    # reentrant: each condition is taken once.
+    conds = {id(event._cond): event._cond for event in members}
+    ordered = [conds[key] for key in sorted(conds)]
+    for cond in ordered:
+        cond.acquire()
     try:
-        if not all(event._event._flag for event in ordered):  # type: ignore[attr-defined]
+        if not all(event._event._flag for event in members):  # type: ignore[attr-defined]
             return False
-        for event in ordered:
+        for event in members:
             event._consume_locked()
         return True
     finally:
-        for event in reversed(ordered):
-            event._cond.release()
+        for cond in reversed(ordered):
+            cond.release()
 
 
 def _multi_wait(
