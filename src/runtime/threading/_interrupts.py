@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Final, NoReturn
 
 from ._errors import InterruptException
-from ._events import Event, OneTimeEvent
+from ._events import Event, OneTimeEvent, _run_all
 
 __all__ = ("Interrupt", "InterruptSignal")
 
@@ -45,6 +45,7 @@ class Interrupt:
         "_children",
         "_event",
         "_exception",
+        "_parents",
         "_signal_id",
     )
 
@@ -59,6 +60,11 @@ class Interrupt:
         self._children: weakref.WeakSet[Interrupt] | None = (
             weakref.WeakSet() if can_signal else None
         )
+        # The parents this interrupt is linked to, held strongly until it is signaled. Parents
+        # hold their children only weakly, so without this an intermediate interrupt whose
+        # signal was dropped would be collected and cut the path to its live descendants.
+        # A node thus lives as long as it, or a descendant it must reach, is alive.
+        self._parents: list[Interrupt] | None = None
         # Callables run once when this interrupt becomes signaled (wake-ups of blocked waits).
         self._callbacks: dict[object, Callable[[], None]] | None = {} if can_signal else None
         self._event: OneTimeEvent | None = None
@@ -170,8 +176,11 @@ _NONE: Final = Interrupt()
 
 def _mark(node: Interrupt, signal_id: int) -> None:
     """Mark ``node`` signaled. Called with ``_graph_lock`` held."""
-    node._signal_id = signal_id
+    # The exception is stored before the id: readers take no lock, and a thread that sees
+    # ``is_signaled`` must find the exception that ``raise_if_signaled()`` raises.
     node._exception = InterruptException(node)
+    node._signal_id = signal_id
+    node._parents = None
 
 
 def _signal_graph(root: Interrupt, signal_id: int) -> None:
@@ -190,12 +199,15 @@ def _signal_graph(root: Interrupt, signal_id: int) -> None:
             callbacks = list(node._callbacks.values()) if node._callbacks else []
             node._callbacks = None
             fired.append((node, callbacks))
-            stack.extend(reversed(children))  # depth first, in link order
+            stack.extend(reversed(children))  # depth first
+    # Every wait event is signaled and every callback run even if one of them raises (a
+    # continuation on a wait event, say): the others are wake-ups of blocked waiters.
+    calls: list[Callable[[], None]] = []
     for node, callbacks in fired:
         if node._event is not None:
-            node._event.signal()
-        for callback in callbacks:
-            callback()
+            calls.append(node._event.signal)
+        calls.extend(callbacks)
+    _run_all(calls)
 
 
 class InterruptSignal:
@@ -228,9 +240,12 @@ class InterruptSignal:
                     child._children = None
                     child._callbacks = None
                     return
+            parents: list[Interrupt] = []
             for parent in linked_interrupts:
                 if parent._children is not None:
                     parent._children.add(child)
+                    parents.append(parent)
+            child._parents = parents
 
     @property
     def interrupt(self) -> Interrupt:
