@@ -1,0 +1,230 @@
+"""Tests for the examples and for the code blocks of the user documentation.
+
+``examples/checksum.py`` runs in a subprocess on a small generated tree. Every fenced
+``python`` block of ``README.md`` and ``docs/guide.md`` runs in a fresh interpreter, so the
+documentation cannot drift from the library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT, SRC_DIR
+
+CHECKSUM = REPO_ROOT / "examples" / "checksum.py"
+DOCUMENTS = (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "guide.md")
+
+#: Seconds a subprocess may run; pytest-timeout gets a margin above it.
+SUBPROCESS_TIMEOUT = 60.0
+
+_FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    existing = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(SRC_DIR) if not existing else os.pathsep.join([str(SRC_DIR), existing])
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def _run(args: list[str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+def _field(output: str, label: str) -> str:
+    """Return the rest of the first summary line starting with ``label``."""
+    match = re.search(rf"^{re.escape(label)}\s+(.*)$", output, re.MULTILINE)
+    assert match, f"no {label!r} line in output:\n{output}"
+    return match.group(1)
+
+
+def _file_count(line: str) -> int:
+    match = re.match(r"([\d,]+) files", line)
+    assert match, line
+    return int(match.group(1).replace(",", ""))
+
+
+def _digest(output: str, run: str) -> str:
+    match = re.search(rf"^Digest:\s+([0-9a-f]{{64}}) \({run}\)$", output, re.MULTILINE)
+    assert match, f"no {run} digest in output:\n{output}"
+    return match.group(1)
+
+
+def _expected_digest(root: Path, files: list[Path]) -> str:
+    """The combined digest, computed independently of the example."""
+    lines = sorted(
+        (
+            os.fsencode(path.relative_to(root).as_posix()),
+            hashlib.sha256(path.read_bytes()).hexdigest().encode(),
+        )
+        for path in files
+    )
+    total = hashlib.sha256()
+    for name, digest in lines:
+        total.update(digest + b"  " + name + b"\n")
+    return total.hexdigest()
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A small tree: empty, text and binary files, files around the 1 MiB chunk size, nested
+    and empty directories, and a symlink (skipped by the walk). Returns the root and the
+    regular files."""
+    root = tmp_path / "tree"
+    nested = root / "a" / "b" / "c"
+    nested.mkdir(parents=True)
+    (root / "empty-dir").mkdir()
+    files = {
+        root / "empty.txt": b"",
+        root / "hello.txt": b"hello, world\n",
+        root / "a" / "binary.bin": bytes(range(256)) * 64,
+        root / "a" / "b" / "one-chunk.bin": b"\x00\xff" * (1 << 19),
+        nested / "two-and-a-half-chunks.bin": bytes(range(251)) * 10_443,
+        nested / "naïve ünïcode.txt": "ünïcode\n".encode(),
+    }
+    for path, data in files.items():
+        path.write_bytes(data)
+    if hasattr(os, "symlink"):
+        try:
+            (root / "link-to-hello").symlink_to(root / "hello.txt")
+            (root / "link-to-a").symlink_to(root / "a", target_is_directory=True)
+        except OSError:
+            pass  # no symlink privilege (Windows)
+    return root, sorted(files)
+
+
+def test_checksum_hashes_every_file_and_runs_agree(tree: tuple[Path, list[Path]]) -> None:
+    root, files = tree
+    result = _run([str(CHECKSUM), str(root), "--workers", "3", "--capacity", "2"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert _file_count(_field(out, "Parallel:")) == len(files)
+    assert _file_count(_field(out, "Sequential:")) == len(files)
+    expected = _expected_digest(root, files)
+    assert _digest(out, "parallel") == expected
+    assert _digest(out, "sequential") == expected
+    assert "Digests match." in out
+    assert "Unreadable:" not in out
+
+
+def test_checksum_without_baseline(tree: tuple[Path, list[Path]]) -> None:
+    root, files = tree
+    result = _run([str(CHECKSUM), str(root), "--workers", "1", "--no-baseline"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _file_count(_field(result.stdout, "Parallel:")) == len(files)
+    assert _digest(result.stdout, "parallel") == _expected_digest(root, files)
+    assert "Sequential:" not in result.stdout
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="needs a POSIX non-root user for a file to be unreadable",
+)
+def test_checksum_counts_an_unreadable_file(tree: tuple[Path, list[Path]]) -> None:
+    root, files = tree
+    locked = root / "a" / "locked.bin"
+    locked.write_bytes(b"secret")
+    locked.chmod(0)
+    try:
+        result = _run([str(CHECKSUM), str(root), "--workers", "2"])
+    finally:
+        locked.chmod(0o600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert _file_count(_field(out, "Parallel:")) == len(files)
+    assert _field(out, "Unreadable:").startswith("1 ")
+    assert "locked.bin" in result.stderr
+    assert _digest(out, "parallel") == _digest(out, "sequential") == _expected_digest(root, files)
+
+
+def test_checksum_rejects_bad_arguments(tmp_path: Path) -> None:
+    missing = _run([str(CHECKSUM), str(tmp_path / "missing")])
+    assert missing.returncode == 2
+    assert "not a directory" in missing.stderr
+    zero = _run([str(CHECKSUM), str(tmp_path), "--workers", "0"])
+    assert zero.returncode == 2
+    assert "--workers" in zero.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="delivers SIGINT with os.kill")
+@pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
+def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
+    # The first consumer to start hashing sends Ctrl+C to its own process and then blocks on
+    # the job's interrupt, so the SIGINT is known to arrive while the tasks are running. The
+    # main thread must stop every task and print a partial summary with exit code 130.
+    root, _ = tree
+    driver = textwrap.dedent(
+        f"""
+        import os, signal, sys, threading
+        sys.path.insert(0, {str(CHECKSUM.parent)!r})
+        import checksum
+
+        original = checksum.hash_file
+        once = threading.Lock()
+
+        def hash_after_ctrl_c(path, buffer, interrupt):
+            if once.acquire(blocking=False):
+                os.kill(os.getpid(), signal.SIGINT)
+                if not interrupt.wait({SUBPROCESS_TIMEOUT / 2}):
+                    print("the job's interrupt was never signaled", file=sys.stderr)
+                    os._exit(3)
+                interrupt.raise_if_signaled()
+            return original(path, buffer, interrupt)
+
+        checksum.hash_file = hash_after_ctrl_c
+        sys.exit(checksum.main([{str(root)!r}, "--workers", "2"]))
+        """
+    )
+    result = _run(["-c", driver])
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "Interrupted" in result.stdout
+    assert _file_count(_field(result.stdout, "Partial:")) < 6
+    assert "Traceback" not in result.stderr
+    assert "Sequential:" not in result.stdout
+
+
+def _code_blocks() -> list[tuple[str, str]]:
+    blocks: list[tuple[str, str]] = []
+    for document in DOCUMENTS:
+        if not document.exists():
+            continue
+        text = document.read_text(encoding="utf-8")
+        for match in _FENCE.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            blocks.append((f"{document.relative_to(REPO_ROOT).as_posix()}:{line}", match.group(1)))
+    return blocks
+
+
+_BLOCKS = _code_blocks()
+
+
+def test_documentation_has_code_blocks() -> None:
+    documents = {name.partition(":")[0] for name, _ in _BLOCKS}
+    assert documents == {"README.md", "docs/guide.md"}
+
+
+@pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
+@pytest.mark.parametrize("code", [code for _, code in _BLOCKS], ids=[name for name, _ in _BLOCKS])
+def test_documentation_code_block_runs(code: str, tmp_path: Path) -> None:
+    result = _run(["-c", code], cwd=tmp_path)
+    assert result.returncode == 0, (
+        f"exit code {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
