@@ -7,12 +7,16 @@ documentation cannot drift from the library.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,17 +40,50 @@ def _environment() -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Let a child process get Python's default Ctrl+C handling.
+
+    A child inherits an ignored SIGINT (as in a background job of a non-interactive shell),
+    and Python then raises no ``KeyboardInterrupt`` in it. A caught signal, on the other hand,
+    is reset to its default by ``exec``, so a handler is installed here while the child starts.
+    """
+    if (
+        not hasattr(signal, "SIGINT")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run(args: list[str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
+    with _sigint_not_ignored():
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+    with process:
+        try:
+            stdout, stderr = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise AssertionError(
+                f"{args[:2]} still running after {SUBPROCESS_TIMEOUT} s\n"
+                f"--- stdout\n{stdout}\n--- stderr\n{stderr}"
+            ) from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _field(output: str, label: str) -> str:
