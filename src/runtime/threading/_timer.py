@@ -119,7 +119,8 @@ class _Timer:
             handle._callback = None
             self._cancelled += 1
             if self._cancelled >= _COMPACT_MIN and self._cancelled * 2 > len(self._heap):
-                self._heap = [entry for entry in self._heap if entry[2]._state == _PENDING]
+                # In place: the timer thread keeps a reference to the list.
+                self._heap[:] = [entry for entry in self._heap if entry[2]._state == _PENDING]
                 heapq.heapify(self._heap)
                 self._cancelled = 0
             # No notification: the thread waking at a cancelled deadline just skips it.
@@ -141,7 +142,7 @@ class _Timer:
         for _, _, handle in self._heap:
             handle._state = _CANCELLED
             handle._callback = None
-        self._heap = []
+        self._heap.clear()
         self._cancelled = 0
         self._thread = None
 
