@@ -388,7 +388,7 @@ class EventContinuation:
 
     @property
     def fired(self) -> bool:
-        """Whether the callback has been started."""
+        """Whether the continuation is spent: its callback was started, or it was cancelled."""
         return self._fired
 
     def _evaluate(self) -> None:
