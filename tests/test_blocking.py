@@ -315,7 +315,14 @@ def test_cond_wait_restores_a_recursively_held_rlock() -> None:
         assert cond_wait(cond, deadline_for(0.01)) is False
         assert cond._is_owned()  # type: ignore[attr-defined]
     # Both levels were restored: the lock is now free for another thread.
-    assert ThreadRunner(lambda: cond.acquire(timeout=5) and cond.release() is None).join()
+
+    def acquire_elsewhere() -> bool:
+        if not cond.acquire(timeout=5):
+            return False
+        cond.release()
+        return True
+
+    assert ThreadRunner(acquire_elsewhere).join()
 
 
 def test_cond_wait_releases_the_lock_while_parked() -> None:
