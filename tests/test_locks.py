@@ -487,7 +487,7 @@ def test_condition_wait_releases_every_reentrant_level() -> None:
     cond = threading.Condition(lock)  # type: ignore[arg-type]
     with cond, cond:
         # While parked, another thread can take the lock; afterwards both levels are back.
-        other = ThreadRunner(lambda: lock.acquire(5) and (lock.release() or True))
+        other = ThreadRunner(acquire_and_release, lock, 5)
         assert _blocking.cond_wait(cond, time.monotonic() + 0.3) is False
         assert other.join() is True
         assert cond._is_owned()  # type: ignore[attr-defined]
@@ -518,7 +518,12 @@ def test_repr_names_the_state() -> None:
 def test_acquire_or_fail_holds_the_lock_during_the_call() -> None:
     lock = Lock(reentrant=False)
     fail_calls: list[int] = []
-    result = acquire_or_fail(lock, 1, lambda: fail_calls.append(1) or RuntimeError())
+
+    def fail() -> Exception:
+        fail_calls.append(1)
+        return RuntimeError()
+
+    result = acquire_or_fail(lock, 1, fail)
     assert result
     assert lock.locked()
     with result as value:
@@ -566,8 +571,13 @@ def test_acquire_or_fail_propagates_the_interrupt_without_calling_fail() -> None
     signal = InterruptSignal()
     signal.signal()
     calls: list[int] = []
+
+    def fail() -> Exception:
+        calls.append(1)
+        return RuntimeError()
+
     with pytest.raises(InterruptException):
-        acquire_or_fail(lock, 1, lambda: calls.append(1) or RuntimeError(), signal.interrupt)
+        acquire_or_fail(lock, 1, fail, signal.interrupt)
     assert calls == []
     assert not lock.locked()
 

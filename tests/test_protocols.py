@@ -105,7 +105,7 @@ def test_pi_iterable_isinstance_is_structural() -> None:
 def test_drain_takes_one_iterator_and_passes_the_arguments_on() -> None:
     source = Source(3)
     interrupt = InterruptSignal().interrupt
-    assert source.drain(0.5, interrupt) is None
+    source.drain(0.5, interrupt)
     assert len(source.iterators) == 1
     assert source.iterators[0].calls == [(0.5, interrupt)] * 4
 
@@ -139,7 +139,8 @@ def test_drain_propagates_other_errors() -> None:
 
 
 def test_protocols_are_generic_and_covariant() -> None:
-    for protocol in (PIterator, PIterable):
+    protocols: tuple[Any, ...] = (PIterator, PIterable)
+    for protocol in protocols:
         (parameter,) = protocol.__parameters__
         assert parameter.__covariant__
         alias: Any = protocol[int]

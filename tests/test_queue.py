@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from runtime.threading.concurrent import Queue
 
 
 @contextlib.contextmanager
-def lock_held_elsewhere(queue: Queue[object]) -> Iterator[None]:
+def lock_held_elsewhere(queue: Queue[Any]) -> Iterator[None]:
     """Hold ``queue.synchronization_lock`` in another thread for the block."""
     held = threading.Event()
     release = threading.Event()
