@@ -1,0 +1,987 @@
+"""The producer/consumer queue: :class:`ProducerConsumerQueue` and its iterator.
+
+Design (SEMANTICS §9):
+
+* One ``collections.deque`` buffer, one lock (a builtin ``RLock``) and two conditions sharing
+  it: ``_not_empty`` for blocked consumers and, with a capacity, ``_not_full`` for blocked
+  producers. The state (open, complete, failed) changes only under the lock.
+* **Producers take the lock.** ``put`` checks the state and appends under it, which is what
+  makes ``put`` linearizable with ``complete()`` and ``fail()``: an item is either appended
+  before the transition (and delivered, or discarded by ``fail``) or rejected with
+  ``QueueCompletedError``.
+* **Consumers try lock-free first.** ``deque.popleft()`` is atomic, so ``take``, ``next`` and
+  iteration first pop without the lock and take the lock only when the buffer looks empty.
+  ``fail()`` clears the buffer under the lock and nothing is appended after it, so a lock-free
+  pop either precedes the failure or finds the buffer empty: "the failure takes precedence
+  over buffered items" stays linearizable.
+* **Waiters are small objects in a deque**: the conditions' waiter deques hold one lock per
+  blocked thread, released by whoever makes progress possible (a put, a take, a completion,
+  an interrupt). A put wakes one consumer only when one is waiting; completion and failure
+  wake all. An asynchronous consumer could later register its own waiter object with the
+  same ``release()`` interface in that deque without a redesign.
+* **Linked queues** (``ProducerConsumerQueue(src.get_iterator())``) have no buffer and no
+  thread: they take from the source, on demand, in the consuming thread, using the caller's
+  single deadline. Chains collapse to their first queue, so a take through ``q0 → … → qn``
+  costs the same as a take on ``q0``, completion and failure propagate by construction, and
+  an abandoned linked queue costs nothing.
+
+Every blocking wait goes through :func:`~runtime.threading._blocking.cond_wait`, so it
+cooperates with the task scheduler; interrupts wake waiters by notification
+(:func:`~runtime.threading._blocking.subscribe_notify`), never by polling.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
+from time import monotonic
+from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar, cast, final
+
+from .._blocking import cond_wait, deadline_for, subscribe_notify, unsubscribe_notify
+from .._errors import QueueCompletedError, QueueLinkedToAnotherQueueError
+from .._events import AutoClearEvent, Event
+from .._interrupts import Interrupt
+from .._locks import Lock, LockBase
+from .._protocols import PIterable, PIterator
+
+__all__ = (
+    "ProducerConsumerQueue",
+    "ProducerConsumerQueueIterator",
+    "ProducerConsumerQueueStatistics",
+)
+
+T = TypeVar("T")
+
+# Queue states. COMPLETE and FAILED are final; FAILED implies complete.
+_OPEN: Final = 0
+_COMPLETE: Final = 1
+_FAILED: Final = 2
+_STATE_NAMES: Final = ("open", "complete", "failed")
+
+# Bits of ``_flags``: any bit set sends ``put`` off its fast path. CLOSED, LINKED and
+# EXPOSED are permanent once set; BOUNDED and LINKED are fixed at construction.
+_F_CLOSED: Final = 1  # complete or failed
+_F_BOUNDED: Final = 2  # a capacity is set
+_F_LINKED: Final = 4  # fed by another queue's iterator
+_F_EXPOSED: Final = 8  # ``synchronization_lock`` was handed out (see that property)
+
+_deque_popleft: Final = deque.popleft
+
+
+@final
+class _NoItem:
+    """Why a take produced no item (returned internally instead of raising)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"<no item: {self.message}>"
+
+
+# The queue is complete (or, for a linked queue, its source is) and empty: permanent.
+_DRAINED: Final = _NoItem("the queue is complete and empty")
+# The deadline passed while the queue was open and empty.
+_TIMED_OUT: Final = _NoItem("no item arrived within the timeout")
+
+
+class _NeverSignaled:
+    """Stands in for the hint event's builtin while linked queues need hints too.
+
+    ``put`` skips signaling when the hint's ``_flag`` is already set; this object's flag is
+    always clear, so every put reaches :meth:`ProducerConsumerQueue._signal_hints`, which
+    also signals the events of the linked queues drawing from this one.
+    """
+
+    __slots__ = ()
+    _flag: Final = False
+
+
+_NEVER_SIGNALED: Final = _NeverSignaled()
+
+
+class ProducerConsumerQueueStatistics(NamedTuple):
+    """A snapshot of a queue, returned by :meth:`ProducerConsumerQueue.statistics`.
+
+    For a linked queue, which has no buffer of its own, the counts describe the source queue
+    it draws from; ``capacity`` and ``state`` are the linked queue's own.
+    """
+
+    #: Items buffered now.
+    buffered_items: int
+    #: The capacity, or ``None`` when unbounded.
+    capacity: int | None
+    #: Consumers blocked in ``take``/``try_take``/``next``/iteration.
+    consumers_waiting: int
+    #: Producers blocked in ``put``/``put_many`` because the queue is full.
+    producers_waiting: int
+    #: Items accepted so far (the initial ``data`` included).
+    items_put: int
+    #: Items delivered to consumers so far.
+    items_taken: int
+    #: ``"open"``, ``"complete"`` or ``"failed"``.
+    state: Literal["open", "complete", "failed"]
+
+
+@final
+class _BoundedPop:
+    """The lock-free pop of a bounded queue: pop, then wake one blocked producer if any.
+
+    It holds the buffer and the ``_not_full`` condition but not the queue, so the queue's
+    fast-path attribute creates no reference cycle.
+    """
+
+    __slots__ = ("_cond", "_popleft", "waiting")
+
+    def __init__(self, buffer: deque[Any], not_full: threading.Condition) -> None:
+        self._popleft = buffer.popleft
+        self._cond = not_full
+        # Producers blocked on a full buffer. Written under the queue lock; read here
+        # without it, which is safe: a producer increments it *before* its last check for
+        # room, so a pop that this check missed sees the count and wakes it (taking the lock,
+        # which the producer gives up only inside cond_wait, once registered as a waiter).
+        self.waiting = 0
+
+    def __call__(self) -> Any:
+        item = self._popleft()  # IndexError propagates: the buffer is empty
+        if self.waiting:
+            self.wake()
+        return item
+
+    def wake(self) -> None:
+        """Wake one blocked producer; its lock is released after the queue lock."""
+        cond = self._cond
+        cond.acquire()
+        try:
+            waiters: deque[Any] = cond._waiters  # type: ignore[attr-defined]
+            waiter = waiters.popleft() if waiters else None
+        finally:
+            cond.release()
+        if waiter is not None:
+            waiter.release()
+
+
+def _check_interrupt(interrupt: Interrupt | None) -> None:
+    """Raise ``interrupt``'s exception if it is signaled (checked first, SEMANTICS §2.2)."""
+    if interrupt is not None:
+        if not isinstance(interrupt, Interrupt):
+            raise TypeError(
+                f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}"
+            )
+        interrupt.raise_if_signaled()
+
+
+class ProducerConsumerQueue(Generic[T]):
+    """A blocking multi-producer, multi-consumer work queue with an explicit end.
+
+    Producers :meth:`put` items and finally :meth:`complete` the queue (or :meth:`fail` it);
+    consumers :meth:`take`/:meth:`try_take` items or iterate over :meth:`get_iterator`. Each
+    item goes to exactly one consumer, in insertion order.
+
+    Args:
+        data: ``None`` for an empty, open queue. A :class:`ProducerConsumerQueueIterator`
+            makes a *linked* queue, which delivers the items of that iterator's queue (pulled
+            on demand in the consuming thread), completes when it is complete and drained,
+            and fails with its error. Any other iterable is consumed at once, in order, into
+            the queue, which is then complete.
+        capacity: at most this many items are buffered; ``put`` blocks while the buffer is
+            full. ``None`` (the default) means unbounded. The initial ``data`` and linked
+            delivery are not limited by it.
+
+    Raises:
+        TypeError: ``data`` is not iterable, or ``capacity`` is not an int.
+        ValueError: ``capacity`` is less than 1.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_buf",
+        "_capacity",
+        "_cwaiters",
+        "_cwaiting",
+        "_discarded",
+        "_downstream",
+        "_error",
+        "_error_tb",
+        "_event",
+        "_flags",
+        "_gate",
+        "_hint",
+        "_lock",
+        "_not_empty",
+        "_not_full",
+        "_popleft",
+        "_puts",
+        "_relock",
+        "_root",
+        "_source",
+        "_state",
+        "_sync",
+        "_unlock",
+    )
+
+    def __init__(self, data: Iterable[T] | None = None, *, capacity: int | None = None) -> None:
+        if capacity is not None:
+            if capacity.__class__ is bool or not isinstance(capacity, int):
+                raise TypeError(
+                    f"'capacity' must be an int or None, not {type(capacity).__name__}"
+                )
+            if capacity < 1:
+                raise ValueError("'capacity' must be at least 1")
+        # The lock guards _state, _flags, _error, _error_tb, _puts, _discarded, _cwaiting,
+        # _downstream, _sync, every append to _buf and the clearing of _buf by fail(), and
+        # the waiters of both conditions. Lock-free pops from _buf happen outside it.
+        # Re-entrant, so a thread holding ``synchronization_lock`` can still call the queue.
+        lock = threading.RLock()
+        self._lock = lock
+        # How the queue's own code takes and releases the lock: the builtin's methods, or
+        # the library Lock's once ``synchronization_lock`` has been handed out.
+        self._relock: Callable[[], object] = lock.acquire
+        self._unlock: Callable[[], None] = lock.release
+        self._sync: Lock | None = None
+        buf: deque[T] = deque()
+        self._buf = buf
+        # Consumers blocked on an empty buffer; put() pops one waiter from _cwaiters.
+        self._not_empty = threading.Condition(lock)
+        self._cwaiters: deque[Any] = self._not_empty._waiters  # type: ignore[attr-defined]
+        self._cwaiting = 0
+        self._capacity = capacity
+        self._not_full: threading.Condition | None = None
+        self._gate: _BoundedPop | None = None
+        self._popleft: Callable[[], T] = buf.popleft
+        flags = 0
+        if capacity is not None:
+            self._not_full = threading.Condition(lock)
+            self._gate = _BoundedPop(buf, self._not_full)
+            self._popleft = self._gate
+            flags |= _F_BOUNDED
+        self._state = _OPEN
+        self._error: BaseException | None = None
+        self._error_tb: Any = None
+        self._puts = 0
+        self._discarded = 0
+        self._event = AutoClearEvent(purpose="PRODUCER_CONSUMER_QUEUE_NOTIFY")
+        # What put() reads to skip signaling an already-signaled hint (see _signal_hints).
+        self._hint: Any = self._event._event
+        # Weak references to the wait events of linked queues drawing from this queue.
+        self._downstream: tuple[weakref.ref[Event], ...] = ()
+        self._root: ProducerConsumerQueue[T] | None = None
+        self._source: ProducerConsumerQueueIterator[T] | None = None
+        if data is None:
+            self._flags = flags
+        elif isinstance(data, ProducerConsumerQueueIterator):
+            upstream = data._queue
+            root = upstream if upstream._root is None else upstream._root
+            self._root = root
+            self._source = data
+            # Takes go to the first queue of the chain, and so does its fast pop.
+            self._popleft = root._popleft
+            self._flags = flags | _F_LINKED
+            root._add_downstream(self._event)
+        else:
+            try:
+                items = iter(data)
+            except TypeError:
+                raise TypeError(
+                    f"'data' must be an iterable or None, not {type(data).__name__}"
+                ) from None
+            buf.extend(items)
+            self._puts = len(buf)
+            self._state = _COMPLETE
+            self._flags = flags | _F_CLOSED
+            self._event.signal()
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the queue is complete (also when failed).
+
+        A linked queue is complete once its source is complete and drained, or failed.
+        """
+        root = self._root
+        if root is None:
+            return self._state != _OPEN
+        state = root._state
+        return state == _FAILED or (state == _COMPLETE and not root._buf)
+
+    @property
+    def is_failed(self) -> bool:
+        """Whether the queue has failed (for a linked queue: whether its source has)."""
+        root = self._root
+        return (self if root is None else root)._state == _FAILED
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the queue is linked to (consumes from) another queue's iterator."""
+        return self._root is not None
+
+    @property
+    def capacity(self) -> int | None:
+        """The maximum number of buffered items, or ``None`` when unbounded (extension)."""
+        return self._capacity
+
+    @property
+    def wait_event(self) -> Event:
+        """An :class:`AutoClearEvent` signaled when items are added and on completion or failure.
+
+        It is a hint for outside observers only: the queue's own takes never wait on it, so
+        consuming its signal can never make a consumer miss a wake-up. An observer that wakes
+        on it should then take until the queue is empty (a put skips re-signaling an event
+        that is still signaled). A linked queue's event is signaled when its source receives
+        items or ends; a freshly created linked queue's event is not signaled.
+        """
+        return self._event
+
+    @property
+    def synchronization_lock(self) -> Lock:
+        """The queue's internal lock, as a re-entrant library :class:`Lock`.
+
+        Holding it holds back producers and state changes (``put``, ``complete``, ``fail``)
+        and blocked consumers, not the lock-free pops of consumers that find an item. The
+        holder may call the queue itself (the lock is re-entrant).
+
+        The first access switches the queue for good to releasing its lock through the
+        library lock, so that threads waiting in ``synchronization_lock.acquire()`` are woken:
+        producers then leave their fast path and each ``put`` costs a little more.
+        """
+        sync = self._sync
+        if sync is not None:
+            return sync
+        self._relock()
+        try:
+            sync = self._sync
+            if sync is None:
+                # A Lock around *this* queue's builtin: Lock() would create its own RLock, so
+                # the instance is initialised through its base, which wraps a given one.
+                sync = Lock.__new__(Lock)
+                LockBase.__init__(sync, self._lock)
+                for cond in (self._not_empty, self._not_full):
+                    if cond is not None:
+                        _rebind_condition(cond, sync)
+                self._relock = sync.acquire
+                self._unlock = sync.release
+                self._flags |= _F_EXPOSED
+                self._sync = sync
+        finally:
+            self._unlock()
+        return sync
+
+    # -- producers -------------------------------------------------------------------------
+
+    def put(
+        self, item: T, *, timeout: float | None = None, interrupt: Interrupt | None = None
+    ) -> None:
+        """Append ``item`` (any value, ``None`` and other falsy values included).
+
+        Without a capacity, never blocks, and ``timeout`` and ``interrupt`` are ignored. With
+        a capacity, blocks while the buffer is full: at most ``timeout`` seconds in total
+        (``None``: no limit), cooperating with the scheduler. Wakes one blocked consumer.
+
+        Args:
+            item: the item to add.
+            timeout: with a capacity, how long to wait for room at most.
+            interrupt: with a capacity, an interrupt for this call (checked first).
+
+        Raises:
+            QueueLinkedToAnotherQueueError: the queue is linked (checked first).
+            QueueCompletedError: the queue is complete or failed, or it completes or fails
+                while this call waits for room.
+            TimeoutError: with a capacity, no room within ``timeout``.
+            InterruptException: with a capacity, ``interrupt`` is or becomes signaled.
+            ValueError: with a capacity, ``timeout`` is negative.
+        """
+        lock = self._lock
+        lock.acquire()
+        if self._flags:
+            self._unlock()
+            self._put_slow(item, timeout, interrupt)
+            return
+        try:
+            self._buf.append(item)
+            self._puts += 1
+            waiter = self._cwaiters.popleft() if self._cwaiters else None
+        finally:
+            lock.release()
+        if waiter is not None:
+            # Released after the queue lock, so the woken consumer does not wake into it.
+            waiter.release()
+        if not self._hint._flag:
+            self._signal_hints()
+
+    def _put_slow(self, item: T, timeout: float | None, interrupt: Interrupt | None) -> None:
+        flags = self._flags
+        if flags & _F_LINKED:
+            raise QueueLinkedToAnotherQueueError
+        if flags & _F_BOUNDED:
+            deadline = deadline_for(timeout)
+            _check_interrupt(interrupt)
+            self._put_bounded(item, deadline, interrupt)
+            return
+        self._relock()
+        try:
+            if self._state:
+                raise QueueCompletedError
+            self._buf.append(item)
+            self._puts += 1
+            waiter = self._cwaiters.popleft() if self._cwaiters else None
+        finally:
+            self._unlock()
+        if waiter is not None:
+            waiter.release()
+        if not self._hint._flag:
+            self._signal_hints()
+
+    def _put_bounded(self, item: T, deadline: float | None, interrupt: Interrupt | None) -> None:
+        """Append to a bounded queue, waiting for room until ``deadline``."""
+        capacity = cast(int, self._capacity)
+        buf = self._buf
+        self._relock()
+        try:
+            if self._state:
+                raise QueueCompletedError
+            if len(buf) >= capacity:
+                self._wait_for_room(capacity, deadline, interrupt)
+            buf.append(item)
+            self._puts += 1
+            waiter = self._cwaiters.popleft() if self._cwaiters else None
+        finally:
+            self._unlock()
+        if waiter is not None:
+            waiter.release()
+        if not self._hint._flag:
+            self._signal_hints()
+
+    def _wait_for_room(
+        self, capacity: int, deadline: float | None, interrupt: Interrupt | None
+    ) -> None:
+        """Block until the buffer has room. Called with the lock held; returns with it held."""
+        if deadline is not None and deadline <= monotonic():
+            raise TimeoutError("the queue is full")
+        buf = self._buf
+        cond = cast(threading.Condition, self._not_full)
+        gate = cast(_BoundedPop, self._gate)
+        handle = subscribe_notify(interrupt, cond)
+        gate.waiting += 1
+        try:
+            while True:
+                if interrupt is not None and interrupt.is_signaled:
+                    if len(buf) < capacity and cond._waiters:  # type: ignore[attr-defined]
+                        cond.notify()  # pass on a wake-up this producer may have absorbed
+                    interrupt.raise_if_signaled()
+                if self._state:
+                    raise QueueCompletedError
+                if len(buf) < capacity:
+                    return
+                if deadline is not None and deadline <= monotonic():
+                    raise TimeoutError("the queue is full")
+                cond_wait(cond, deadline)
+        finally:
+            gate.waiting -= 1
+            unsubscribe_notify(interrupt, handle)
+
+    def put_many(
+        self,
+        items: Iterable[T],
+        *,
+        timeout: float | None = None,
+        interrupt: Interrupt | None = None,
+    ) -> None:
+        """Append every item of ``items``, one by one, in order.
+
+        The state is checked (as by :meth:`put`) before ``items`` is read. If reading
+        ``items`` raises, the error propagates and the items added so far stay queued. With a
+        capacity, each item may wait for room; ``timeout`` is one deadline for the whole call.
+
+        Args:
+            items: the items to add.
+            timeout: with a capacity, how long the whole call may wait for room at most.
+            interrupt: with a capacity, an interrupt for this call (checked first).
+
+        Raises:
+            QueueLinkedToAnotherQueueError: the queue is linked (checked first).
+            QueueCompletedError: the queue is complete or failed; when it completes midway,
+                at the first item that could not be added.
+            TimeoutError: with a capacity, no room within ``timeout``.
+            InterruptException: with a capacity, ``interrupt`` is or becomes signaled.
+            ValueError: with a capacity, ``timeout`` is negative.
+        """
+        flags = self._flags
+        if flags & _F_LINKED:
+            raise QueueLinkedToAnotherQueueError
+        if flags & _F_BOUNDED:
+            deadline = deadline_for(timeout)
+            _check_interrupt(interrupt)
+            if self._state:
+                raise QueueCompletedError
+            for item in items:
+                self._put_bounded(item, deadline, interrupt)
+            return
+        if self._state:
+            raise QueueCompletedError
+        if items.__class__ is list or items.__class__ is tuple:
+            self._put_sequence(cast("list[T] | tuple[T, ...]", items))
+            return
+        put = self.put
+        for item in items:
+            put(item)
+
+    def _put_sequence(self, items: list[T] | tuple[T, ...]) -> None:
+        """Append a list or tuple in one step: reading it runs no user code."""
+        if not items:
+            return
+        waiters: list[Any] = []
+        self._relock()
+        try:
+            if self._state:
+                raise QueueCompletedError
+            self._buf.extend(items)
+            self._puts += len(items)
+            cwaiters = self._cwaiters
+            for _ in range(min(len(items), len(cwaiters))):
+                waiters.append(cwaiters.popleft())
+        finally:
+            self._unlock()
+        for waiter in waiters:
+            waiter.release()
+        if not self._hint._flag:
+            self._signal_hints()
+
+    def complete(self) -> None:
+        """Mark the queue complete: it accepts no more items; buffered items stay available.
+
+        Wakes every blocked consumer and producer and signals :attr:`wait_event`.
+
+        Raises:
+            QueueLinkedToAnotherQueueError: the queue is linked (checked first).
+            QueueCompletedError: the queue is already complete or failed.
+        """
+        if self._root is not None:
+            raise QueueLinkedToAnotherQueueError
+        self._relock()
+        try:
+            if self._state:
+                raise QueueCompletedError
+            self._state = _COMPLETE
+            self._flags |= _F_CLOSED
+            self._wake_all_locked()
+        finally:
+            self._unlock()
+        self._signal_hints()
+
+    def fail(self, error: Exception) -> None:
+        """Mark the queue failed with ``error`` and discard every buffered item.
+
+        Items not yet taken are never delivered: the queue drops its references to them at
+        once. From then on every take raises ``error`` itself, with the traceback it had
+        when stored. Wakes every blocked consumer and producer and signals
+        :attr:`wait_event`.
+
+        Args:
+            error: the exception consumers will get.
+
+        Raises:
+            QueueLinkedToAnotherQueueError: the queue is linked (checked first).
+            QueueCompletedError: the queue is already complete or failed.
+            TypeError: ``error`` is not an exception instance.
+        """
+        if self._root is not None:
+            raise QueueLinkedToAnotherQueueError
+        _check_error(error)
+        self._relock()
+        try:
+            if self._state:
+                raise QueueCompletedError
+            discarded = self._fail_locked(error)
+        finally:
+            self._unlock()
+        discarded.clear()  # outside the lock: item finalizers may run here
+        self._signal_hints()
+
+    def fail_if_not_complete(self, error: Exception) -> None:
+        """Fail the queue with ``error`` (as :meth:`fail`) if it is open; otherwise do nothing.
+
+        Args:
+            error: the exception consumers will get.
+
+        Raises:
+            QueueLinkedToAnotherQueueError: the queue is linked.
+            TypeError: ``error`` is not an exception instance.
+        """
+        if self._root is not None:
+            raise QueueLinkedToAnotherQueueError
+        _check_error(error)
+        self._relock()
+        try:
+            if self._state:
+                return
+            discarded = self._fail_locked(error)
+        finally:
+            self._unlock()
+        discarded.clear()
+        self._signal_hints()
+
+    def _fail_locked(self, error: Exception) -> deque[T]:
+        """Switch to FAILED; return the discarded items, to be released outside the lock."""
+        self._state = _FAILED
+        self._flags |= _F_CLOSED
+        self._error = error
+        self._error_tb = error.__traceback__
+        buf = self._buf
+        discarded = buf.copy()
+        buf.clear()
+        self._discarded = len(discarded)
+        self._wake_all_locked()
+        return discarded
+
+    def _wake_all_locked(self) -> None:
+        self._not_empty.notify_all()
+        if self._not_full is not None:
+            self._not_full.notify_all()
+
+    # -- consumers -------------------------------------------------------------------------
+
+    def take(self, timeout: float | None = 0, /, interrupt: Interrupt | None = None) -> T:
+        """Remove and return the oldest item.
+
+        **The default timeout is 0: non-blocking.** With a positive timeout, blocks at most
+        that long in total; with ``None``, until an item arrives or the queue completes or
+        fails. Cooperates with the scheduler.
+
+        Args:
+            timeout: seconds to wait at most; ``0`` never blocks, ``None`` has no limit.
+            interrupt: an interrupt for this call, checked first.
+
+        Returns:
+            The oldest item, even after ``complete()``; falsy items are items like any other.
+
+        Raises:
+            TimeoutError: the queue is complete and empty (at once, whatever the timeout), or
+                no item arrived in time.
+            Exception: the queue failed: its error, the same object on every call.
+            InterruptException: ``interrupt`` is or becomes signaled; the queue is unchanged.
+            ValueError: ``timeout`` is negative.
+        """
+        if timeout == 0 and interrupt is None:
+            try:
+                return self._popleft()
+            except IndexError:
+                pass
+        item = self._take(timeout, interrupt)
+        if item.__class__ is _NoItem:
+            raise TimeoutError(item.message)
+        return cast(T, item)
+
+    def try_take(
+        self, timeout: float | None = 0, /, interrupt: Interrupt | None = None
+    ) -> tuple[T | None, bool]:
+        """Like :meth:`take`, but return ``(None, False)`` where ``take`` raises TimeoutError.
+
+        Returns:
+            ``(item, True)`` for an item, ``(None, False)`` when the queue is complete and
+            empty or no item arrived in time.
+
+        Raises:
+            Exception: the queue failed: its error, the same object on every call.
+            InterruptException: ``interrupt`` is or becomes signaled.
+            ValueError: ``timeout`` is negative.
+        """
+        if timeout == 0 and interrupt is None:
+            try:
+                return self._popleft(), True
+            except IndexError:
+                pass
+        item = self._take(timeout, interrupt)
+        if item.__class__ is _NoItem:
+            return None, False
+        return cast(T, item), True
+
+    def _take(self, timeout: float | None, interrupt: Interrupt | None) -> T | _NoItem:
+        deadline = deadline_for(timeout)
+        _check_interrupt(interrupt)
+        root = self._root
+        return (self if root is None else root)._wait_item(deadline, interrupt)
+
+    def _wait_item(self, deadline: float | None, interrupt: Interrupt | None) -> T | _NoItem:
+        """Take an item from this (unlinked) queue, waiting until ``deadline``.
+
+        The interrupt has been checked on entry by the caller. Returns the item, or
+        ``_DRAINED``/``_TIMED_OUT``; raises the failure error or the interrupt's exception.
+        """
+        try:
+            return self._popleft()
+        except IndexError:
+            pass
+        self._relock()
+        try:
+            buf = self._buf
+            if buf:
+                return self._pop_locked()
+            if self._state:
+                return self._end_locked()
+            if deadline is not None and deadline <= monotonic():
+                return _TIMED_OUT
+            cond = self._not_empty
+            handle = subscribe_notify(interrupt, cond)
+            self._cwaiting += 1
+            try:
+                while True:
+                    if interrupt is not None and interrupt.is_signaled:
+                        if buf and self._cwaiters:
+                            cond.notify()  # pass on a wake-up this consumer may have absorbed
+                        interrupt.raise_if_signaled()
+                    if buf:
+                        return self._pop_locked()
+                    if self._state:
+                        return self._end_locked()
+                    if deadline is not None and deadline <= monotonic():
+                        return _TIMED_OUT
+                    cond_wait(cond, deadline)
+            finally:
+                self._cwaiting -= 1
+                unsubscribe_notify(interrupt, handle)
+        finally:
+            self._unlock()
+
+    def _pop_locked(self) -> T:
+        item = self._buf.popleft()
+        gate = self._gate
+        if gate is not None and gate.waiting:
+            cast(threading.Condition, self._not_full).notify()
+        return item
+
+    def _end_locked(self) -> _NoItem:
+        """The outcome of a take on a closed, empty queue: the failure, or ``_DRAINED``."""
+        if self._state == _FAILED:
+            error = cast(BaseException, self._error)
+            raise error.with_traceback(self._error_tb)
+        return _DRAINED
+
+    def get_iterator(self) -> PIterable[T]:
+        """Return a new :class:`ProducerConsumerQueueIterator` over this queue.
+
+        Any number of iterators may exist; each item goes to exactly one consumer, whichever
+        iterator or take obtains it first.
+        """
+        return ProducerConsumerQueueIterator(self)
+
+    # -- observation -----------------------------------------------------------------------
+
+    def statistics(self) -> ProducerConsumerQueueStatistics:
+        """Return a snapshot of the queue's counters and state."""
+        root = self._root
+        source = self if root is None else root
+        source._relock()
+        try:
+            buffered = len(source._buf)
+            puts = source._puts
+            discarded = source._discarded
+            consumers = source._cwaiting
+            gate = source._gate
+            producers = gate.waiting if gate is not None else 0
+            state = source._state
+        finally:
+            source._unlock()
+        if root is not None and state == _COMPLETE and buffered:
+            state = _OPEN  # a linked queue completes once its source is drained
+        return ProducerConsumerQueueStatistics(
+            buffered_items=buffered,
+            capacity=self._capacity,
+            consumers_waiting=consumers,
+            producers_waiting=producers,
+            items_put=puts,
+            items_taken=puts - buffered - discarded,
+            state=_STATE_NAMES[state],
+        )
+
+    def __repr__(self) -> str:
+        if self._root is not None:
+            state = "failed" if self.is_failed else "complete" if self.is_complete else "open"
+            kind = "linked, " + state
+        else:
+            kind = _STATE_NAMES[self._state]
+        bound = "" if self._capacity is None else f"/{self._capacity}"
+        return f"<{type(self).__name__} {kind}, {len(self._buf)}{bound} buffered>"
+
+    # -- hints -----------------------------------------------------------------------------
+
+    def _add_downstream(self, event: Event) -> None:
+        """Also signal ``event`` (a linked queue's wait event) on this queue's hints."""
+        self._relock()
+        try:
+            live = tuple(ref for ref in self._downstream if ref() is not None)
+            self._downstream = (*live, weakref.ref(event))
+            self._hint = _NEVER_SIGNALED
+        finally:
+            self._unlock()
+
+    def _signal_hints(self) -> None:
+        """Signal the wait event, and those of linked queues drawing from this queue.
+
+        Called after an addition or a transition, outside the lock. Skipping the call when
+        the event is already signaled (as ``put`` does) loses nothing: an observer that
+        consumes that signal looks at the queue afterwards and finds the new item.
+        """
+        self._event.signal()
+        downstream = self._downstream
+        if not downstream:
+            return
+        dead = False
+        for ref in downstream:
+            event = ref()
+            if event is None:
+                dead = True
+            else:
+                event.signal()
+        if dead:
+            self._relock()
+            try:
+                self._downstream = tuple(ref for ref in self._downstream if ref() is not None)
+                if not self._downstream:
+                    self._hint = self._event._event
+            finally:
+                self._unlock()
+
+
+def _check_error(error: object) -> None:
+    if not isinstance(error, BaseException):
+        raise TypeError(f"'error' must be an exception instance, not {type(error).__name__}")
+
+
+def _rebind_condition(cond: threading.Condition, lock: LockBase) -> None:
+    """Make ``cond`` take and release its lock through ``lock`` (a wrapper of that lock).
+
+    This sets exactly the attributes ``threading.Condition.__init__`` derives from its lock,
+    as if the condition had been created over ``lock``; its waiters are kept.
+    """
+    cond._lock = lock  # type: ignore[attr-defined]
+    cond.acquire = lock.acquire  # type: ignore[method-assign,assignment]
+    cond.release = lock.release  # type: ignore[method-assign]
+    cond._release_save = lock._release_save  # type: ignore[attr-defined]
+    cond._acquire_restore = lock._acquire_restore  # type: ignore[attr-defined]
+    cond._is_owned = lock._is_owned  # type: ignore[attr-defined]
+
+
+class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
+    """An interruptible, timed iterator over a :class:`ProducerConsumerQueue`.
+
+    It is both a ``PIterable`` and a ``PIterator`` and holds no state beyond its queue: items
+    are never prefetched, so an abandoned or slow iterator hides nothing from other
+    consumers.
+
+    Args:
+        queue: the queue to take from.
+
+    Raises:
+        TypeError: ``queue`` is not a :class:`ProducerConsumerQueue`.
+    """
+
+    __slots__ = ("_popleft", "_queue", "_source")
+
+    def __init__(self, queue: ProducerConsumerQueue[T]) -> None:
+        if not isinstance(queue, ProducerConsumerQueue):
+            raise TypeError(
+                f"'queue' must be a ProducerConsumerQueue, not {type(queue).__name__}"
+            )
+        self._queue = queue
+        root = queue._root
+        # The queue that holds the items: the queue itself, or the first queue of its chain.
+        self._source: ProducerConsumerQueue[T] = queue if root is None else root
+        self._popleft = queue._popleft
+
+    @property
+    def queue(self) -> ProducerConsumerQueue[T]:
+        """The queue this iterator takes from (extension)."""
+        return self._queue
+
+    def next(self, timeout: float | None = None, interrupt: Interrupt | None = None) -> T:
+        """Take the next item: ``queue.take(timeout, interrupt)``, but end with StopIteration.
+
+        Blocks at most ``timeout`` seconds (``None``, the default: until an item arrives or
+        the queue ends). Cooperates with the scheduler.
+
+        Raises:
+            StopIteration: the queue is complete and empty (then on every later call too), or
+                nothing arrived within ``timeout``.
+            Exception: the queue failed: its error.
+            InterruptException: ``interrupt`` is or becomes signaled.
+            ValueError: ``timeout`` is negative.
+        """
+        if timeout is None and interrupt is None:
+            try:
+                return self._popleft()
+            except IndexError:
+                pass
+            deadline = None
+        else:
+            deadline = deadline_for(timeout)
+            _check_interrupt(interrupt)
+        item = self._source._wait_item(deadline, interrupt)
+        if item.__class__ is _NoItem:
+            raise StopIteration
+        return cast(T, item)
+
+    def __next__(self) -> T:
+        """Take the next item, blocking until one arrives or the queue ends."""
+        try:
+            return self._popleft()
+        except IndexError:
+            pass
+        item = self._source._wait_item(None, None)
+        if item.__class__ is _NoItem:
+            raise StopIteration
+        return cast(T, item)
+
+    def __iter__(self) -> PIterator[T]:
+        """Return ``self``: iteration blocks until items arrive and ends on completion."""
+        return self
+
+    def drain(self, timeout: float | None = None, interrupt: Interrupt | None = None) -> None:
+        """Take and discard every remaining item until the queue ends (or ``timeout``).
+
+        ``timeout`` bounds each wait for the next item, not the whole drain.
+
+        Raises:
+            Exception: the queue failed: its error.
+            InterruptException: ``interrupt`` is or becomes signaled.
+        """
+        while True:
+            try:
+                self.next(timeout, interrupt)
+            except StopIteration:
+                return
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} over {self._queue!r}>"
+
+
+def _iterate(source: ProducerConsumerQueue[T]) -> Iterator[T]:
+    """Iterate ``source`` (an unbounded, unlinked queue) until it ends, fast.
+
+    The inner loop pops in C; when the buffer is empty it falls back to the blocking take.
+    Nothing is prefetched, and the generator keeps no reference to a delivered item.
+    """
+    buf = source._buf
+    wait_item = source._wait_item
+    box: list[T] = []
+    while True:
+        try:
+            yield from map(_deque_popleft, repeat(buf))
+        except IndexError:
+            pass
+        item = wait_item(None, None)
+        if item.__class__ is _NoItem:
+            return
+        box.append(cast(T, item))
+        del item
+        yield box.pop()
+
+
+for _cls in (ProducerConsumerQueue, ProducerConsumerQueueIterator):
+    _cls.__module__ = "runtime.threading.parallel"
+del _cls
