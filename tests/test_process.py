@@ -250,6 +250,26 @@ def test_handle_signals_chains_ignores_and_is_idempotent() -> None:
     ]
 
 
+@posix_only
+def test_a_signal_arriving_while_the_main_thread_holds_the_event_lock_does_not_deadlock() -> None:
+    code, out, err = run(
+        """
+        import signal
+        from runtime.threading import handle_signals, terminate_event
+        calls = []
+        signal.signal(signal.SIGUSR1, lambda signum, frame: calls.append(signum))
+        handle_signals(signal.SIGUSR1)
+        # As if the signal interrupted the main thread inside an operation on the event.
+        with terminate_event._cond:
+            signal.raise_signal(signal.SIGUSR1)
+            print("handler returned", calls == [signal.SIGUSR1])
+        print("signaled soon after", terminate_event.wait(10))
+        """
+    )
+    assert code == 0, err
+    assert out == ["handler returned True", "signaled soon after True"]
+
+
 def test_handle_signals_from_another_thread_raises() -> None:
     before = signal.getsignal(signal.SIGINT)
     worker = ThreadRunner(handle_signals)

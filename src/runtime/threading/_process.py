@@ -82,7 +82,7 @@ class _ChainingHandler:
         self.previous = previous
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        terminate_event.signal()
+        _signal_terminate_from_handler()
         previous = self.previous
         if callable(previous):
             # Python's own SIGINT handler (default_int_handler) raises KeyboardInterrupt.
@@ -102,19 +102,42 @@ class _ChainingHandler:
         # chained to: nothing more to do.
 
     def __repr__(self) -> str:
-        return f"<runtime.threading signal handler for {_signal.Signals(self.signum).name}>"
+        try:
+            name = _signal.Signals(self.signum).name
+        except ValueError:
+            name = str(self.signum)
+        return f"<runtime.threading signal handler for {name}>"
+
+
+def _signal_terminate_from_handler() -> None:
+    """Signal :data:`terminate_event` from a signal handler, without risking a deadlock.
+
+    A Python signal handler runs on the main thread between two bytecodes, possibly while
+    that thread holds the event's (non-re-entrant) lock, inside an operation on the event.
+    Signaling there would deadlock. When the lock is free, no other thread can take it back
+    from under the handler in a way that blocks it for long, and the event is signaled here
+    and now; otherwise the shared timer thread signals it as soon as the lock is released.
+    """
+    lock = terminate_event._cond
+    if lock.acquire(False):
+        lock.release()
+        terminate_event.signal()
+    else:
+        call_later(0, terminate_event.signal)
 
 
 def handle_signals(*signals: int) -> None:
     """Opt in to signal handling: signals ``terminate_event``, then chain to the previous one.
 
-    Installs, for each signal, a handler that signals :data:`terminate_event` and then does
-    what the replaced disposition did: a Python handler is called (so the default SIGINT
-    handler still raises ``KeyboardInterrupt``); a disposition of ``SIG_DFL`` that would kill
-    the process raises ``SystemExit(128 + signum)`` in the main thread instead, so a SIGTERM
-    ends the process gracefully with status 143; a default that ignores or stops the process
-    is reproduced. A signal whose disposition is ``SIG_IGN`` is left alone. Calling it again
-    is harmless: a signal already handled keeps its handler and its chain.
+    Installs, for each signal, a handler that signals :data:`terminate_event` (at once; or,
+    if the signal interrupted the main thread in the middle of an operation on that event,
+    from the timer thread moments later) and then does what the replaced disposition did:
+    a Python handler is called (so the default SIGINT handler still raises
+    ``KeyboardInterrupt``); a disposition of ``SIG_DFL`` that would kill the process raises
+    ``SystemExit(128 + signum)`` in the main thread instead, so a SIGTERM ends the process
+    gracefully with status 143; a default that ignores or stops the process is reproduced. A
+    signal whose disposition is ``SIG_IGN`` is left alone. Calling it again is harmless: a
+    signal already handled keeps its handler and its chain.
 
     Args:
         signals: signal numbers; by default ``SIGINT`` and ``SIGTERM``.
