@@ -493,6 +493,11 @@ def start_workers(
     return workers
 
 
+def operation_signal(interrupt: Interrupt | None) -> InterruptSignal:
+    """A fresh signal for one operation, linked to its external ``interrupt`` if any."""
+    return InterruptSignal(interrupt) if interrupt is not None else InterruptSignal()
+
+
 def run_operation(
     items: Iterable[Any] | None,
     fn: Callable[..., Any],
@@ -501,7 +506,7 @@ def run_operation(
     *,
     name: str | None,
     count: int,
-    interrupt: Interrupt | None,
+    signal: InterruptSignal,
     scheduler: TaskScheduler | None,
     outputs: Sequence[ProducerConsumerQueue[Any]] = (),
     owns_outputs: bool = False,
@@ -509,9 +514,10 @@ def run_operation(
 ) -> Task[None]:
     """Run one operation and return the task that settles it (see :func:`settle_when_done`).
 
-    The operation owns a fresh signal linked to ``interrupt``. ``items=None`` calls ``fn``
-    once per worker; an empty ``Sized`` input starts no worker. Failures are reported to
-    ``parent`` too, before the operation's own outputs are failed.
+    ``signal`` is the operation's own signal (see :func:`operation_signal`); every worker
+    runs with its interrupt. ``items=None`` calls ``fn`` once per worker; an empty ``Sized``
+    input starts no worker. Failures are reported to ``parent`` too, before the operation's
+    own outputs are failed.
 
     Raises:
         TypeError: ``fn`` is not callable or ``items`` is not iterable.
@@ -520,7 +526,6 @@ def run_operation(
     name = name or callable_name(fn)
     if isinstance(items, Sized) and len(items) == 0:
         count = 0  # zero items: no workers, the operation settles at once
-    signal = InterruptSignal(interrupt) if interrupt is not None else InterruptSignal()
     policy = FailurePolicy(signal, outputs, parent)
     workers = start_workers(
         items,
@@ -577,7 +582,7 @@ class _ItemsProto(Generic[Tin]):
             kwargs,
             name=self._task_name,
             count=count,
-            interrupt=self._interrupt,
+            signal=operation_signal(self._interrupt),
             scheduler=self._scheduler,
             outputs=() if output is None else (output,),
             owns_outputs=owns_output,
@@ -814,7 +819,7 @@ class BackgroundProto:
             kwargs,
             name=self._task_name,
             count=_workers_for(self._parallelism),
-            interrupt=self._interrupt,
+            signal=operation_signal(self._interrupt),
             scheduler=self._scheduler,
         )
 
@@ -900,7 +905,7 @@ class Distributor(Generic[T]):
             self._started = True
             consumers = tuple(self._consumers)
             self._consumers.clear()
-        signal = InterruptSignal(interrupt) if interrupt is not None else InterruptSignal()
+        signal = operation_signal(interrupt)
         proto = Task.create(
             name=callable_name(Distributor), interrupt=signal.interrupt, scheduler=self._scheduler
         )

@@ -11,9 +11,22 @@ local variables and in the :class:`_Env` it passes down (the parameters read fro
 ``PContext.current()`` at call time), so one pipeline object can be called any number of
 times, concurrently.
 
+Interrupts follow the data backwards. The last stage's signal is linked to the context's
+interrupt, and each upstream stage's signal is linked to the signal of the stage it feeds.
+So every worker's interrupt descends from the context's (leaving the context stops them
+all), and a stage that fails stops the stages feeding it, after it has failed its own
+output: an endless source is not read on for nobody. A failure still travels *downstream*
+as data, so the next stage sees it as its input failure and wraps it again.
+
+The queues *between* stages (and a fork's branch queues) are bounded by ``STAGE_CAPACITY``.
+A stage whose consumer lags then blocks in ``put``, a library wait, which lets the scheduler
+suspend it and hand its slot to the stages downstream: without that, CPU-bound upstream
+workers over an endless input would keep every slot and starve the rest of the pipeline, and
+their queue would grow without limit. The queue returned to the caller is unbounded.
+
 A fork groups its fan-out and branches under one :class:`FailurePolicy` and one signal: a
 failure anywhere inside fails the merged output with the aggregate first and then stops
-every part of the fork, so no branch worker stays blocked.
+every part of the fork and what feeds it, so no branch worker stays blocked.
 """
 
 from __future__ import annotations
@@ -29,10 +42,16 @@ from .._protocols import PIterable, PIterator
 from ..tasks._context import PContext
 from ..tasks._scheduler import TaskScheduler
 from ..tasks._task import Task
-from ._operations import FailurePolicy, callable_name, run_operation, settle_when_done
+from ._operations import (
+    FailurePolicy,
+    callable_name,
+    operation_signal,
+    run_operation,
+    settle_when_done,
+)
 from ._pcqueue import ProducerConsumerQueue
 
-__all__ = ("NullPFn", "PFilter", "PFn", "PFork")
+__all__ = ("STAGE_CAPACITY", "NullPFn", "PFilter", "PFn", "PFork")
 
 T = TypeVar("T")
 Tin = TypeVar("Tin")
@@ -42,6 +61,9 @@ R = TypeVar("R")
 _PARALLELISM_INT_ERROR: Final = "Parallelism must be an int between 1 and 32"
 _PARALLELISM_FLOAT_ERROR: Final = "Parallelism must be a float between 0.0 and 1.0"
 _MAX_INT_PARALLELISM: Final = 32
+
+#: Capacity of the internal queues between stages and of a fork's branch queues.
+STAGE_CAPACITY: Final = 256
 
 
 def _check_parallelism(parallelism: int | float) -> int | float:
@@ -81,8 +103,9 @@ def _filter_step(
 class _Env:
     """The parameters of one pipeline call, read from ``PContext.current()`` at call time.
 
-    Inside a fork, ``interrupt`` is the fork's own interrupt and ``policy`` the fork's
-    failure policy, so every stage of every branch reports to it.
+    ``interrupt`` is the external interrupt of the stage being built: the context's for the
+    last stage, the downstream stage's own interrupt for the stages feeding it. Inside a fork,
+    ``policy`` is the fork's failure policy, so every stage of every branch reports to it.
     """
 
     __slots__ = ("interrupt", "max_parallelism", "policy", "scheduler")
@@ -103,6 +126,10 @@ class _Env:
     def current() -> _Env:
         context = PContext.current()
         return _Env(context.interrupt, context.scheduler, context.max_parallelism, None)
+
+    def feeding(self, signal: InterruptSignal) -> _Env:
+        """The environment of the stages that feed the stage owning ``signal``."""
+        return _Env(signal.interrupt, self.scheduler, self.max_parallelism, self.policy)
 
 
 class PFn(Generic[Tin, Tout]):
@@ -126,7 +153,10 @@ class PFn(Generic[Tin, Tout]):
     ) -> None:
         if not callable(fn):
             raise TypeError(f"'fn' must be callable, not {type(fn).__name__}")
-        self._fn: Callable[..., Iterable[Any]] = fn
+        self._setup(fn, parallelism)
+
+    def _setup(self, fn: Callable[..., Iterable[Any]], parallelism: int | float) -> None:
+        self._fn = fn
         self._parallelism = _check_parallelism(parallelism)
         self._upstream: PFn[Any, Any] | None = None
 
@@ -143,7 +173,7 @@ class PFn(Generic[Tin, Tout]):
         the consumer as an ``AggregateException``; cancellation (the context exiting) as an
         ``InterruptException``. Nothing blocks.
         """
-        return self._call(items, _Env.current())
+        return self._call(items, _Env.current(), None)
 
     def __or__(self, next: object) -> PFn[Any, Any]:
         """Compose: ``self`` feeds ``next``. Returns a new pipeline; neither operand changes.
@@ -188,15 +218,15 @@ class PFn(Generic[Tin, Tout]):
         """The per-item function of this stage, its extra arguments and the workers' name."""
         return self._fn, (), callable_name(self._fn)
 
-    def _call(self, items: Iterable[Any], env: _Env) -> PIterable[Any]:
+    def _call(self, items: Iterable[Any], env: _Env, capacity: int | None) -> PIterable[Any]:
         """Run the chain over ``items`` into a new queue and return its iterator."""
-        output: ProducerConsumerQueue[Any] = ProducerConsumerQueue()
+        output: ProducerConsumerQueue[Any] = ProducerConsumerQueue(capacity=capacity)
         self._run(items, env, output, owns_output=True)
         return output.get_iterator()
 
     def _upstream_output(self, items: Iterable[Any], env: _Env) -> Iterable[Any]:
         upstream = self._upstream
-        return items if upstream is None else upstream._call(items, env)
+        return items if upstream is None else upstream._call(items, env, STAGE_CAPACITY)
 
     def _run(
         self,
@@ -207,7 +237,8 @@ class PFn(Generic[Tin, Tout]):
         owns_output: bool,
     ) -> Task[None]:
         """Start the chain, this stage writing into ``output``; return its settling task."""
-        source = self._upstream_output(items, env)
+        signal = operation_signal(env.interrupt)
+        source = self._upstream_output(items, env.feeding(signal))
         fn, args, name = self._stage()
         return run_operation(
             source,
@@ -216,7 +247,7 @@ class PFn(Generic[Tin, Tout]):
             {},
             name=name,
             count=self._workers(env),
-            interrupt=env.interrupt,
+            signal=signal,
             scheduler=env.scheduler,
             outputs=(output,),
             owns_outputs=owns_output,
@@ -248,11 +279,11 @@ class NullPFn(PFn[Any, Any]):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__(_pass_through, 1)
+        self._setup(_pass_through, 1)
 
     def __call__(self, items: Iterable[Any]) -> PIterable[Any]:
         """Return ``items`` itself if it is a ``PIterable``, else a lazy one over it."""
-        return self._call(items, None)
+        return self._call(items, None, None)
 
     def __or__(self, next: object) -> PFn[Any, Any]:
         """Return the conversion of ``next`` alone (see :meth:`PFn.__or__`)."""
@@ -265,7 +296,9 @@ class NullPFn(PFn[Any, Any]):
         # Used when the identity is a fork branch: one worker copies its items along.
         return _pass_through, (), callable_name(NullPFn)
 
-    def _call(self, items: Iterable[Any], env: _Env | None) -> PIterable[Any]:
+    def _call(
+        self, items: Iterable[Any], env: _Env | None, capacity: int | None
+    ) -> PIterable[Any]:
         if isinstance(items, PIterable):
             return items
         return _ItemsIterable(items)
@@ -327,7 +360,7 @@ class PFilter(PFn[T, T]):
     ) -> None:
         if fn is not None and not callable(fn):
             raise TypeError(f"'fn' must be callable or None, not {type(fn).__name__}")
-        super().__init__(_pass_through, parallelism)
+        self._setup(_pass_through, parallelism)
         self._predicate = fn
 
     @property
@@ -375,7 +408,7 @@ class PFork(PFn[Tin, Tout]):
         for branch in branches:
             if not isinstance(branch, PFn):
                 raise TypeError(f"'fns' must hold PFn objects, not {type(branch).__name__}")
-        super().__init__(_pass_through, 1.0)
+        self._setup(_pass_through, 1.0)
         self._branches: tuple[PFn[Any, Any], ...] = branches
 
     def _describe(self) -> str:
@@ -389,14 +422,14 @@ class PFork(PFn[Tin, Tout]):
         *,
         owns_output: bool,
     ) -> Task[None]:
-        source = self._upstream_output(items, env)
         name = callable_name(PFork)
-        signal = InterruptSignal(env.interrupt)
+        signal = operation_signal(env.interrupt)
+        source = self._upstream_output(items, env.feeding(signal))
         policy = FailurePolicy(signal, (output,), env.policy)
         inner = _Env(signal.interrupt, env.scheduler, env.max_parallelism, policy)
         branches = self._branches
         queues: tuple[ProducerConsumerQueue[Any], ...] = tuple(
-            ProducerConsumerQueue() for _ in branches
+            ProducerConsumerQueue(capacity=STAGE_CAPACITY) for _ in branches
         )
         parts = [
             run_operation(
@@ -406,7 +439,7 @@ class PFork(PFn[Tin, Tout]):
                 {},
                 name=name,
                 count=min(len(branches), max(1, math.ceil(env.max_parallelism))),
-                interrupt=inner.interrupt,
+                signal=operation_signal(inner.interrupt),
                 scheduler=inner.scheduler,
                 outputs=queues,
                 owns_outputs=True,
