@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import os
 import sys
 import threading
 import traceback
@@ -294,6 +295,21 @@ _default_lock = threading.Lock()
 _default: ConcurrentTaskScheduler | None = None
 
 
+def _reset_after_fork() -> None:
+    """In a forked child: forget the parent's default scheduler, whose workers do not exist.
+
+    The child's first ``TaskScheduler.default()`` creates a new one. Other schedulers of the
+    parent are unusable in the child.
+    """
+    global _default, _default_lock
+    _default = None
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _new_default() -> TaskScheduler:
     global _default
     with _default_lock:
@@ -533,11 +549,18 @@ class ConcurrentTaskScheduler(TaskScheduler):
         except BaseException:
             with self._lock:
                 self._threads -= 1
-                self._active -= 1
                 self._workers.discard(worker)
+                self._free_slot_locked()
                 if self._closed:
                     self._all_done.notify_all()
             raise
+
+    def _free_slot_locked(self) -> None:
+        """Give up a slot: to the longest-waiting resumer if any, else it becomes free."""
+        if self._resumers:
+            self._resumers.popleft().wake.release()
+        else:
+            self._active -= 1
 
     # -- the worker loop ----------------------------------------------------------------------
 
@@ -580,12 +603,12 @@ class ConcurrentTaskScheduler(TaskScheduler):
                 self._all_done.notify_all()
             if self._resumers:
                 # The slot goes to the longest-waiting resumer; this worker exits.
-                self._resumers.popleft().wake.release()
+                self._free_slot_locked()
                 return None
             if self._queue:
                 return self._queue.popleft()
             if self._closed:
-                self._active -= 1
+                self._free_slot_locked()
                 return None
             self._idle.append(worker)
             keep_alive = self._keep_alive
@@ -599,7 +622,7 @@ class ConcurrentTaskScheduler(TaskScheduler):
             except ValueError:
                 pass  # a hand-off raced with the timeout; `wake` was released under the lock
             else:
-                self._active -= 1
+                self._free_slot_locked()
                 return None
         wake.acquire()
         task, worker.task = worker.task, None
@@ -613,13 +636,12 @@ class ConcurrentTaskScheduler(TaskScheduler):
         with self._lock:
             worker.suspended = True
             self._suspended += 1
-            if self._resumers:
-                self._resumers.popleft().wake.release()
-            elif self._queue:
+            if self._queue and not self._resumers:
+                # Thread injection: the slot goes to a new worker for the oldest queued task.
                 start = self._queue.popleft()
                 new_worker = self._add_worker_locked()
             else:
-                self._active -= 1
+                self._free_slot_locked()
         if start is not None:
             try:
                 self._start(new_worker, start)

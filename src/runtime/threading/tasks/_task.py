@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+import os
 import sys
 import threading
 import traceback
@@ -109,6 +110,17 @@ def _check(frm: TaskState, to: TaskState) -> None:
 # Striped locks guarding the tasks' state; see the module docstring.
 _STRIPES: Final = 64
 _locks: Final = tuple(threading.Lock() for _ in range(_STRIPES))
+
+
+def _reinit_locks_after_fork() -> None:
+    # A stripe held by another thread at fork time would stay held forever in the child.
+    for lock in _locks:
+        lock._at_fork_reinit()  # type: ignore[attr-defined]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_locks_after_fork)
+
 # Task ids, from 1 (itertools.count is atomic under the GIL).
 _ids = itertools.count(1)
 
@@ -1350,7 +1362,7 @@ class TaskProto:
 
         Raises:
             ValueError: ``time`` is negative.
-            SchedulerClosedError: ``time == 0`` and the chosen scheduler is closed.
+            SchedulerClosedError: the chosen scheduler is closed.
         """
         _check_delay(time)
         _check_callable(fn)
@@ -1359,6 +1371,8 @@ class TaskProto:
             fn, args, kwargs or None, self._name or name, self._interrupt, False, target
         )
         scheduler = self._resolve(delayed._pcontext)
+        if scheduler.is_closed:
+            raise SchedulerClosedError()
         if time == 0:
             delayed._launch(scheduler)
             return delayed
