@@ -305,6 +305,33 @@ class Progress:
             self._width = 0
 
 
+def start_tasks(
+    tasks: list[Task[Any]],
+    scheduler: ConcurrentTaskScheduler,
+    stop: InterruptSignal,
+    paths: ProducerConsumerQueue[str],
+    root: str,
+    walk: WalkStats,
+    stats: Sequence[HashStats],
+) -> None:
+    """Start the producer and one consumer per entry of ``stats`` on ``scheduler``.
+
+    Each task is appended to ``tasks`` as soon as it is started, so that after a Ctrl+C in
+    the middle of this call the caller still waits for every task that did start.
+    """
+    producer = Task.create(name="producer", interrupt=stop.interrupt, scheduler=scheduler)
+    tasks.append(producer.run(produce, paths, root, walk))
+    for n, own in enumerate(stats, 1):
+        proto = Task.create(name=f"consumer-{n}", interrupt=stop.interrupt, scheduler=scheduler)
+        consumer = proto.run(consume, paths, own)
+        tasks.append(consumer)
+        # A consumer that fails stops the job, so the producer is never left blocked on a
+        # full queue that nobody drains any more.
+        consumer.continue_with(
+            ContinuationOptions.ON_FAILED | ContinuationOptions.INLINE, stop_job, stop
+        )
+
+
 def run_parallel(
     root: str, workers: int, capacity: int, progress: Progress
 ) -> tuple[WalkStats, list[HashStats], float, bool, list[Exception]]:
@@ -330,24 +357,10 @@ def run_parallel(
     # One thread per task: the producer plus the consumers. Leaving the block closes the
     # scheduler, which waits until every task has finished and every worker has exited.
     with ConcurrentTaskScheduler(workers + 1) as scheduler:
-        producer = Task.create(name="producer", interrupt=stop.interrupt, scheduler=scheduler).run(
-            produce, paths, root, walk
-        )
-        consumers = [
-            Task.create(name=f"consumer-{n}", interrupt=stop.interrupt, scheduler=scheduler).run(
-                consume, paths, own
-            )
-            for n, own in enumerate(stats, 1)
-        ]
-        for consumer in consumers:
-            # A consumer that fails stops the job, so the producer is never left blocked on a
-            # full queue that nobody drains any more.
-            consumer.continue_with(
-                ContinuationOptions.ON_FAILED | ContinuationOptions.INLINE, stop_job, stop
-            )
-        tasks: list[Task[Any]] = [producer, *consumers]
+        tasks: list[Task[Any]] = []
         try:
             try:
+                start_tasks(tasks, scheduler, stop, paths, root, walk, stats)
                 while not Task.wait_all(tasks, PROGRESS_INTERVAL):
                     progress.update(walk, stats, started)
             except KeyboardInterrupt:

@@ -201,41 +201,48 @@ def test_checksum_rejects_bad_arguments(tmp_path: Path) -> None:
     assert "--workers" in zero.stderr
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="delivers SIGINT with os.kill")
 @pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
 def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
-    # The first consumer to start hashing sends Ctrl+C to its own process and then blocks on
-    # the job's interrupt, so the SIGINT is known to arrive while the tasks are running. The
-    # main thread must stop every task and print a partial summary with exit code 130.
+    # Every consumer is held inside its first file until the job's interrupt is signaled, so
+    # the job cannot finish on its own. The main thread's first progress refresh (the tasks
+    # are all started by then) raises SIGINT, exactly what Ctrl+C does. The main thread must
+    # stop every task and print a partial summary with exit code 130.
     root, _ = tree
     driver = textwrap.dedent(
         f"""
-        import os, signal, sys, threading
+        import signal, sys
         sys.path.insert(0, {str(CHECKSUM.parent)!r})
         import checksum
 
-        original = checksum.hash_file
-        once = threading.Lock()
+        original_hash, original_update = checksum.hash_file, checksum.Progress.update
+        ticks = []
 
-        def hash_after_ctrl_c(path, buffer, interrupt):
-            if once.acquire(blocking=False):
-                os.kill(os.getpid(), signal.SIGINT)
-                if not interrupt.wait({SUBPROCESS_TIMEOUT / 2}):
-                    print("the job's interrupt was never signaled", file=sys.stderr)
-                    os._exit(3)
-                interrupt.raise_if_signaled()
-            return original(path, buffer, interrupt)
+        def hash_until_stopped(path, buffer, interrupt):
+            if not interrupt.wait({SUBPROCESS_TIMEOUT / 2}):
+                print("the job's interrupt was never signaled", file=sys.stderr)
+                sys.exit(3)
+            interrupt.raise_if_signaled()
+            return original_hash(path, buffer, interrupt)
 
-        checksum.hash_file = hash_after_ctrl_c
+        def update_then_ctrl_c(self, *args):
+            original_update(self, *args)
+            if not ticks:
+                ticks.append(1)
+                signal.raise_signal(signal.SIGINT)
+
+        checksum.hash_file = hash_until_stopped
+        checksum.Progress.update = update_then_ctrl_c
         sys.exit(checksum.main([{str(root)!r}, "--workers", "2"]))
         """
     )
     result = _run(["-c", driver])
-    assert result.returncode == 130, result.stdout + result.stderr
-    assert "Interrupted" in result.stdout
-    assert _file_count(_field(result.stdout, "Partial:")) < 6
+    out = result.stdout
+    assert result.returncode == 130, out + result.stderr
+    assert "Interrupted: stopping the tasks..." in out
+    assert _file_count(_field(out, "Partial:")) == 0
     assert "Traceback" not in result.stderr
-    assert "Sequential:" not in result.stdout
+    assert "Digest:" not in out
+    assert "Sequential:" not in out
 
 
 def _code_blocks() -> list[tuple[str, str]]:
@@ -262,6 +269,8 @@ def test_documentation_has_code_blocks() -> None:
 @pytest.mark.parametrize("code", [code for _, code in _BLOCKS], ids=[name for name, _ in _BLOCKS])
 def test_documentation_code_block_runs(code: str, tmp_path: Path) -> None:
     result = _run(["-c", code], cwd=tmp_path)
-    assert result.returncode == 0, (
+    report = (
         f"exit code {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
+    assert result.returncode == 0, report
+    assert result.stderr == "", report  # no warning, and no traceback from a worker thread
