@@ -41,7 +41,13 @@ from .._events import ContinueWhen
 from .._interrupts import Interrupt, InterruptSignal
 from .._protocols import PIterable, PIterator
 from ..tasks._scheduler import TaskScheduler
-from ..tasks._task import ContinuationOptions, ContinuationProto, Task
+from ..tasks._task import (
+    ContinuationOptions,
+    ContinuationProto,
+    Task,
+    _is_interruption,  # the task layer's own classification (SEMANTICS §3.3)
+    _names_of,
+)
 from ._pcqueue import ProducerConsumerQueue, ProducerConsumerQueueIterator
 
 __all__ = (
@@ -83,10 +89,8 @@ _SETTLE_OPTIONS: Final = (
 
 
 def callable_name(fn: Callable[..., Any]) -> str:
-    """The task name derived from a function: ``module.name``, or ``name`` without a module."""
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    module = getattr(fn, "__module__", None)
-    return f"{module}.{name}" if module else name
+    """The task name derived from a function, as the task layer names tasks (``module.name``)."""
+    return _names_of(fn)[0]
 
 
 def _check_fn(fn: object) -> None:
@@ -120,14 +124,6 @@ def _check_common(
 def _workers_for(parallelism: int | None) -> int:
     # DEFAULT_PARALLELISM is read at call time so it can be tuned (API §1.1).
     return parallelism or _constants.DEFAULT_PARALLELISM
-
-
-def _is_interruption(task: Task[Any], error: BaseException) -> bool:
-    """Whether ``error`` ends ``task`` as INTERRUPTED rather than FAILED (SEMANTICS §3.3)."""
-    if not isinstance(error, InterruptException):
-        return False
-    own, source = task.interrupt, error.interrupt
-    return own.is_signaled and source.is_signaled and source.signal_id == own.signal_id
 
 
 def _fail_queue(queue: ProducerConsumerQueue[Any], error: Exception) -> None:
@@ -451,7 +447,7 @@ def _work_loop(task: Task[None], work: _Work) -> None:
             if emits:
                 _emit(task, work, result)
     except Exception as error:
-        if not _is_interruption(task, error):
+        if not _is_interruption(error, task.interrupt):
             work.policy.fail(error)
         raise
     except BaseException:
@@ -934,7 +930,7 @@ def _forward(
             for queue in consumers:
                 queue.put(item)
     except Exception as error:
-        if _is_interruption(task, error):
+        if _is_interruption(error, interrupt):
             for queue in consumers:
                 _fail_queue(queue, InterruptException(interrupt))
             raise

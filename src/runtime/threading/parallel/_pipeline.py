@@ -296,9 +296,7 @@ class NullPFn(PFn[Any, Any]):
         # Used when the identity is a fork branch: one worker copies its items along.
         return _pass_through, (), callable_name(NullPFn)
 
-    def _call(
-        self, items: Iterable[Any], env: _Env | None, capacity: int | None
-    ) -> PIterable[Any]:
+    def _call(self, items: Iterable[Any], env: _Env | None, capacity: int | None) -> PIterable[Any]:
         if isinstance(items, PIterable):
             return items
         return _ItemsIterable(items)
