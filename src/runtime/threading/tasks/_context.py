@@ -23,7 +23,7 @@ from typing import final
 from .. import _constants
 from .._errors import PipelineException
 from .._interrupts import Interrupt, InterruptSignal
-from ._scheduler import TaskScheduler, _registry, _ThreadRecord
+from ._scheduler import TaskScheduler, ThreadRecord, thread_record
 
 __all__ = ("PContext", "captured", "inherit", "uninherit")
 
@@ -148,7 +148,7 @@ class PContext:
         It has ``DEFAULT_PARALLELISM``, the current default scheduler and an interrupt that
         is never signaled. Each thread has its own; it is never closed.
         """
-        record = _registry
+        record = thread_record()
         root = record.root_context
         if root is None:
             root = PContext.__new__(PContext)
@@ -163,7 +163,7 @@ class PContext:
         Inside a task that inherited a context (it was created under the context and runs on
         a worker of the context's scheduler), that is the inherited context.
         """
-        stack = _registry.contexts
+        stack = thread_record().contexts
         if stack:
             return stack[-1]
         return PContext.root()
@@ -180,7 +180,7 @@ class PContext:
             raise PipelineException("the context has been exited and cannot be entered again")
         if self._entered is not None:
             raise PipelineException("the context is already entered")
-        record = _registry
+        record = thread_record()
         stack = record.contexts
         if stack is None:
             stack = record.contexts = []
@@ -202,7 +202,7 @@ class PContext:
         """
         if self._closed:
             raise PipelineException("the context has already been exited")
-        stack = _registry.contexts
+        stack = thread_record().contexts
         if not stack or stack[-1] is not self or self._entered is not threading.current_thread():
             raise PipelineException(
                 "contexts must be exited in the reverse order they were entered, "
@@ -226,11 +226,11 @@ class PContext:
 
 def captured() -> PContext | None:
     """The context a task created now captures: the calling thread's non-root top, if any."""
-    stack = _registry.contexts
+    stack = thread_record().contexts
     return stack[-1] if stack else None
 
 
-def inherit(context: PContext, record: _ThreadRecord) -> int:
+def inherit(context: PContext, record: ThreadRecord) -> int:
     """Make ``context`` current for a task starting on this thread, if it may inherit it.
 
     A task inherits its captured context when it runs on a worker of the context's scheduler
@@ -247,7 +247,7 @@ def inherit(context: PContext, record: _ThreadRecord) -> int:
     return depth
 
 
-def uninherit(record: _ThreadRecord, depth: int) -> None:
+def uninherit(record: ThreadRecord, depth: int) -> None:
     """Undo :func:`inherit`: truncate the stack to ``depth``.
 
     Contexts the task entered and did not exit are dropped with it, so they do not leak into

@@ -24,6 +24,7 @@ import enum
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from operator import index as _index
 from typing import TYPE_CHECKING, Any, Final, final
 
 from .._blocking import Waker
@@ -31,7 +32,7 @@ from .._errors import SchedulerClosedError
 from .._events import ContinueWhen
 from .._interrupts import Interrupt
 from .._timer import TimerHandle
-from ._scheduler import TaskScheduler, _registry
+from ._scheduler import TaskScheduler, ThreadRecord, thread_record, thread_state
 
 if TYPE_CHECKING:
     from ._task import Task
@@ -77,9 +78,9 @@ _MAX_INLINE_DEPTH: Final = 16
 
 def check_options(options: object) -> int:
     """Validate a ``ContinuationOptions`` argument and return its value as an int."""
-    if isinstance(options, bool) or not isinstance(options, int):
+    if type(options) is bool or not isinstance(options, int):
         raise TypeError(f"'options' must be ContinuationOptions, not {type(options).__name__}")
-    value = int(options)
+    value = _index(options)
     if value & ~_KNOWN_OPTIONS or value < 0:
         raise ValueError(f"'options' has unknown flags: {value!r}")
     return value
@@ -110,7 +111,10 @@ def fire(antecedent: Task[Any], triggers: Sequence[Any], deferrable: bool) -> No
     re-raised at the end. Completion-triggered firing (``deferrable``) nested deeper than
     :data:`_MAX_INLINE_DEPTH` is deferred to the outermost firing on this thread.
     """
-    record = _registry
+    try:
+        record: ThreadRecord = thread_state.record
+    except AttributeError:
+        record = thread_record()
     depth = record.fire_depth
     if deferrable and depth >= _MAX_INLINE_DEPTH:
         deferred = record.deferred
@@ -183,10 +187,13 @@ class Then:
         self.mask = mask
 
     def fire(self, antecedent: Task[Any]) -> None:
-        if _SELECTS[antecedent._state] & self.mask:
-            _start_continuation(self.continuation, bool(self.mask & INLINE))
-        else:
+        mask = self.mask
+        if not _SELECTS[antecedent._state] & mask:
             self.continuation._cancel()
+        elif mask & INLINE:
+            self.continuation._run_inline()
+        else:
+            _queue_on(self.continuation, TaskScheduler.current())
 
 
 @final
