@@ -249,6 +249,9 @@ class Gate:
                 self.interrupted()
                 return
         ready = [item for item in self.tasks if not item._add_callback(self)]
+        if self.decided:  # interrupted while registering: drop what was registered
+            self._detach()
+            return
         for item in ready:
             fire(item, (self,), False)
 

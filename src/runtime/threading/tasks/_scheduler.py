@@ -439,6 +439,7 @@ class ConcurrentTaskScheduler(TaskScheduler):
         "_max",
         "_queue",
         "_resumers",
+        "_started",
         "_suspended",
         "_thread_name",
         "_threads",
@@ -484,7 +485,9 @@ class ConcurrentTaskScheduler(TaskScheduler):
         # Work accepted by queue() and not yet finished: queued, running or suspended.
         self._inflight = 0
         self._closed = False
+        # Live workers (and, once closed, the ones that exited, for close() to join).
         self._workers: set[_Worker] = set()
+        self._started = 0
         # Notified when _inflight or _threads drop on a closed scheduler (close() waits).
         self._all_done = threading.Condition(self._lock)
         self._thread_name = f"ConcurrentTaskScheduler-{next(ConcurrentTaskScheduler._serials)}"
@@ -579,8 +582,12 @@ class ConcurrentTaskScheduler(TaskScheduler):
 
         The slot and the thread were counted by the caller; on failure both are given back.
         """
+        self._started += 1  # a racy count is fine: it only numbers thread names
         thread = threading.Thread(
-            target=self._work, args=(worker, task), name=self._thread_name, daemon=False
+            target=self._work,
+            args=(worker, task),
+            name=f"{self._thread_name}-worker-{self._started}",
+            daemon=False,
         )
         worker.thread = thread
         try:
@@ -625,9 +632,11 @@ class ConcurrentTaskScheduler(TaskScheduler):
             record.is_worker = False
             with self._lock:
                 self._threads -= 1
-                self._workers.discard(worker)
                 if self._closed:
+                    # Kept for close(), which joins every worker thread.
                     self._all_done.notify_all()
+                else:
+                    self._workers.discard(worker)
 
     def _next(self, worker: _Worker) -> Task[Any] | None:
         """Account for the finished entry and return the worker's next task (None: exit).
@@ -807,11 +816,11 @@ class ConcurrentTaskScheduler(TaskScheduler):
                 worker.wake.release()
             while self._inflight > own or self._threads > own:
                 cond_wait(self._all_done, None)
+            # Every worker has finished its last step; wait for the threads to be gone too.
             threads = [w.thread for w in self._workers if w is not me and w.thread is not None]
-        current = threading.current_thread()
+            self._workers = {me} if me is not None else set()
         for thread in threads:
-            if thread is not current:
-                thread.join()
+            thread.join()
 
     def __finalize__(self) -> None:
         """Close the scheduler (allowed for the default one, which is being finalized)."""

@@ -1,8 +1,12 @@
 """Tasks: ``Task``, its protos, its states and the ``task`` decorator.
 
 A :class:`Task` wraps a target ``fn(task, *args, **kwargs)``. Its life cycle is the state
-machine of SEMANTICS §3.1, written down as data in :data:`_TRANSITIONS`; every change of
-state goes through :meth:`Task._transition` or :meth:`Task._finish`, which consult it.
+machine of SEMANTICS §3.1, written down as data in :data:`_TRANSITIONS` (and, for the hot
+paths, as the lookup table :data:`_LEGAL`); state changes are checked against it. A task
+that starts life armed (a continuation, a ``run_after`` task) or completed
+(``Task.from_result``) is *constructed* in that state, which is not a transition; a
+scheduling whose ``queue()`` raised is *undone* (``Task._unschedule``), as if it never
+happened.
 
 Locks
     A task's mutable state (``_state``, ``_callbacks``, ``_event``, the outcome) is guarded by
@@ -681,7 +685,9 @@ class Task(Generic[T]):
             thread.name = previous_name  # type: ignore[assignment]
         record.task = previous_task
         record.scheduler = previous_scheduler
-        # Steps 4 and 6: record the outcome, then wake waiters and fire continuations.
+        # Steps 4 and 6: record the outcome, then wake waiters and fire continuations. The
+        # outcome is published under the task's lock after step 5, together with the "done"
+        # flag, so whoever sees the task terminal also sees the thread's registration restored.
         self._finish(RUNNING, state, result, error, tb)
         if escaped is not None:
             if record.is_worker:
@@ -718,7 +724,9 @@ class Task(Generic[T]):
             return
         if state is not NOTSTARTED or not self._transition(NOTSTARTED, RUNNING):
             raise _state_error(self._state)
-        self._execute(self._scheduler)
+        # Off a worker, the thread runs for the scheduler the plan remembered, if any; a
+        # worker keeps its own registration.
+        self._execute(None if thread_record().is_worker else self._scheduler)
 
     # -- scheduling ---------------------------------------------------------------------------
 
