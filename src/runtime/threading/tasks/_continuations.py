@@ -44,6 +44,7 @@ __all__ = (
     "Gate",
     "Then",
     "check_options",
+    "decide",
     "dispatch",
     "fire",
 )
@@ -187,13 +188,17 @@ class Then:
         self.mask = mask
 
     def fire(self, antecedent: Task[Any]) -> None:
-        mask = self.mask
-        if not _SELECTS[antecedent._state] & mask:
-            self.continuation._cancel()
-        elif mask & INLINE:
-            self.continuation._run_inline()
-        else:
-            _queue_on(self.continuation, TaskScheduler.current())
+        decide(self.continuation, self.mask, antecedent)
+
+
+def decide(continuation: Task[Any], mask: int, antecedent: Task[Any]) -> None:
+    """Run (inline or queued) or cancel ``continuation`` of the terminal ``antecedent``."""
+    if not _SELECTS[antecedent._state] & mask:
+        continuation._cancel()
+    elif mask & INLINE:
+        continuation._run_inline()
+    else:
+        _queue_on(continuation, TaskScheduler.current())
 
 
 @final

@@ -63,8 +63,8 @@ from ._continuations import (
     Gate,
     Then,
     check_options,
+    decide,
     dispatch,
-    fire,
 )
 from ._scheduler import TaskScheduler, ThreadRecord, thread_record, thread_state
 
@@ -935,9 +935,12 @@ class Task(Generic[T]):
         name, target = _names_of(fn)
         continuation: Task[R] = _new(fn, (self, *args), kwargs or None, name, _NONE, False, target)
         continuation._state = SCHEDULED  # armed at once; no other thread sees it yet
-        trigger = Then(continuation, mask)
-        if not self._add_callback(trigger):
-            fire(self, (trigger,), False)
+        if not self._done:
+            trigger = Then(continuation, mask)
+            if self._add_callback(trigger):
+                return continuation
+        # Already terminal: decide now, on this thread (no trampoline: the caller's nesting).
+        decide(continuation, mask, self)
         return continuation
 
     # -- static methods -----------------------------------------------------------------------
