@@ -779,3 +779,57 @@ def test_distributor_source_queue_failure_reaches_consumers(
         list(consumer)
     assert caught.value.exceptions == (error,)
     assert done.wait(TIMEOUT) and done.is_failed
+
+
+# -- stress ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+@pytest.mark.stress
+def test_stress_a_failure_always_reaches_the_consumer_as_an_aggregate(
+    fast_switching: None, scheduler: ConcurrentTaskScheduler
+) -> None:
+    for run in range(300):
+        bad = run % 20
+
+        def fn(task: Task[Any], x: int, bad: int = bad) -> list[int]:
+            if x == bad:
+                raise LookupError(x)
+            return [x]
+
+        out = parallel_map(range(40), parallelism=4, scheduler=scheduler).do(fn)
+        with pytest.raises(AggregateException) as caught:
+            out.drain(TIMEOUT)
+        assert all(isinstance(error, LookupError) for error in caught.value.exceptions)
+
+
+@pytest.mark.stress
+def test_stress_distributor_order(fast_switching: None, scheduler: ConcurrentTaskScheduler) -> None:
+    for _ in range(30):
+        feed = distribute(iter(range(2000)), scheduler=scheduler)
+        consumers = [feed.take() for _ in range(4)]
+        done = feed.start()
+        readers = [ThreadRunner(list, consumer) for consumer in consumers]
+        for reader in readers:
+            assert reader.join(TIMEOUT) == list(range(2000))
+        assert done.wait(TIMEOUT) and done.is_completed_successfully
+
+
+@pytest.mark.stress
+def test_stress_shared_input_is_taken_exactly_once(
+    fast_switching: None, scheduler: ConcurrentTaskScheduler
+) -> None:
+    for _ in range(30):
+        out = parallel_map(iter(range(5000)), parallelism=4, scheduler=scheduler).do(
+            lambda t, x: (x,)
+        )
+        assert sorted(out) == list(range(5000))

@@ -453,3 +453,41 @@ def test_an_interrupted_fork_fails_its_output_with_an_interrupt() -> None:
             while True:
                 out.next(TIMEOUT)
         assert caught.value.interrupt.signal_id == stop.signal_id
+
+
+# -- stress ------------------------------------------------------------------------------------
+
+
+@pytest.mark.stress
+def test_stress_concurrent_calls_of_shared_pipelines() -> None:
+    shared = PFn(inc) | is_even | [PFn(dbl), NullPFn() | PFn(neg)]
+    expected = sorted(
+        [x * 2 for x in range(1, 41) if x % 2 == 0] + [-x for x in range(1, 41) if x % 2 == 0]
+    )
+
+    def run() -> None:
+        with PContext(4, scheduler=pool):
+            for _ in range(10):
+                assert sorted(shared(range(40))) == expected
+
+    with ConcurrentTaskScheduler(4) as pool:
+        runners = [ThreadRunner(run) for _ in range(4)]
+        for runner in runners:
+            runner.join(TIMEOUT * 4)
+
+
+@pytest.mark.stress
+def test_stress_a_failing_stage_always_surfaces_as_an_aggregate() -> None:
+    with ConcurrentTaskScheduler(4) as pool, PContext(4, scheduler=pool):
+        for run in range(40):
+            bad = 2 + run % 10  # both flows see every value from 2 up
+
+            def fail_at(task: Task[Any], x: int, bad: int = bad) -> Iterator[int]:
+                if x == bad:
+                    raise LookupError(x)
+                yield x
+
+            flow = [PFn(inc) | PFn(fail_at), PFn(fail_at) | [PFn(inc), PFn(dbl)]][run % 2]
+            with pytest.raises(AggregateException) as caught:
+                flow(naturals()).drain(TIMEOUT)
+            assert isinstance(caught.value.flatten(), LookupError)
