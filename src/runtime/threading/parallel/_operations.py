@@ -540,8 +540,27 @@ def run_operation(
 # -- process and map ---------------------------------------------------------------------------
 
 
-class _ItemsProto(Generic[Tin]):
-    __slots__ = ("_interrupt", "_items", "_parallelism", "_scheduler", "_task_name")
+class _Options:
+    """The options every operation proto shares, validated once. Never changed afterwards."""
+
+    __slots__ = ("_interrupt", "_parallelism", "_scheduler", "_task_name")
+
+    def __init__(
+        self,
+        task_name: str | None,
+        parallelism: int | None,
+        interrupt: Interrupt | None,
+        scheduler: TaskScheduler | None,
+    ) -> None:
+        _check_common(task_name, parallelism, interrupt, scheduler)
+        self._task_name = task_name
+        self._parallelism = parallelism
+        self._interrupt = interrupt
+        self._scheduler = scheduler
+
+
+class _ItemsProto(_Options, Generic[Tin]):
+    __slots__ = ("_items",)
 
     def __init__(
         self,
@@ -551,12 +570,8 @@ class _ItemsProto(Generic[Tin]):
         interrupt: Interrupt | None = None,
         scheduler: TaskScheduler | None = None,
     ) -> None:
-        _check_common(task_name, parallelism, interrupt, scheduler)
+        super().__init__(task_name, parallelism, interrupt, scheduler)
         self._items = items
-        self._task_name = task_name
-        self._parallelism = parallelism
-        self._interrupt = interrupt
-        self._scheduler = scheduler
 
     def _start(
         self,
@@ -767,7 +782,7 @@ def for_each(
 # -- background --------------------------------------------------------------------------------
 
 
-class BackgroundProto:
+class BackgroundProto(_Options):
     """An immutable recipe for running a function on several tasks at once.
 
     Args:
@@ -781,7 +796,7 @@ class BackgroundProto:
         TypeError: an argument has the wrong type.
     """
 
-    __slots__ = ("_interrupt", "_parallelism", "_scheduler", "_task_name")
+    __slots__ = ()
 
     def __init__(
         self,
@@ -790,11 +805,7 @@ class BackgroundProto:
         interrupt: Interrupt | None = None,
         scheduler: TaskScheduler | None = None,
     ) -> None:
-        _check_common(task_name, parallelism, interrupt, scheduler)
-        self._task_name = task_name
-        self._parallelism = parallelism
-        self._interrupt = interrupt
-        self._scheduler = scheduler
+        super().__init__(task_name, parallelism, interrupt, scheduler)
 
     def do(
         self, fn: Callable[Concatenate[Task[Any], P], Any], /, *args: P.args, **kwargs: P.kwargs
