@@ -15,8 +15,9 @@ Interrupts follow the data backwards. The last stage's signal is linked to the c
 interrupt, and each upstream stage's signal is linked to the signal of the stage it feeds.
 So every worker's interrupt descends from the context's (leaving the context stops them
 all), and a stage that fails stops the stages feeding it, after it has failed its own
-output: an endless source is not read on for nobody. A failure still travels *downstream*
-as data, so the next stage sees it as its input failure and wraps it again.
+output, so an endless source stops being read once nobody can use its items. A failure
+still travels *downstream* as data: the next stage sees it as its input failure and wraps
+it again.
 
 The queues *between* stages (and a fork's branch queues) are bounded by ``STAGE_CAPACITY``.
 A stage whose consumer lags then blocks in ``put``, a library wait, which lets the scheduler
@@ -56,7 +57,6 @@ __all__ = ("STAGE_CAPACITY", "NullPFn", "PFilter", "PFn", "PFork")
 T = TypeVar("T")
 Tin = TypeVar("Tin")
 Tout = TypeVar("Tout")
-R = TypeVar("R")
 
 _PARALLELISM_INT_ERROR: Final = "Parallelism must be an int between 1 and 32"
 _PARALLELISM_FLOAT_ERROR: Final = "Parallelism must be a float between 0.0 and 1.0"
