@@ -18,8 +18,9 @@ Every operation (API §5.3 to §5.7, SEMANTICS §10) follows the same shape:
   terminal (:func:`settle_when_done`). It is also the task returned by ``for_each``,
   ``background`` and ``process`` with an output queue.
 
-The pipeline module builds on :func:`start_workers`, :func:`settle_when_done` and
-:class:`FailurePolicy`, which is why they take the outputs and the parent policy explicitly.
+The pipeline module builds on :func:`run_operation`, :func:`settle_when_done` and
+:class:`FailurePolicy`, which is why they take the operation's signal, its outputs and a
+parent policy explicitly.
 """
 
 from __future__ import annotations
