@@ -2,9 +2,9 @@
 
 Design (SEMANTICS §9):
 
-* One ``collections.deque`` buffer, one lock (a builtin ``RLock``) and two conditions sharing
-  it: ``_not_empty`` for blocked consumers and, with a capacity, ``_not_full`` for blocked
-  producers. The state (open, complete, failed) changes only under the lock.
+* One ``collections.deque`` buffer, one lock and two conditions sharing it: ``_not_empty``
+  for blocked consumers and, with a capacity, ``_not_full`` for blocked producers. The state
+  (open, complete, failed) changes only under the lock.
 * **Producers take the lock.** ``put`` checks the state and appends under it, which is what
   makes ``put`` linearizable with ``complete()`` and ``fail()``: an item is either appended
   before the transition (and delivered, or discarded by ``fail``) or rejected with
@@ -14,20 +14,26 @@ Design (SEMANTICS §9):
   ``fail()`` clears the buffer under the lock and nothing is appended after it, so a lock-free
   pop either precedes the failure or finds the buffer empty: "the failure takes precedence
   over buffered items" stays linearizable.
-* **Waiters are small objects in a deque**: the conditions' waiter deques hold one lock per
-  blocked thread, released by whoever makes progress possible (a put, a take, a completion,
-  an interrupt). A put wakes one consumer only when one is waiting; completion and failure
-  wake all. An asynchronous consumer could later register its own waiter object with the
-  same ``release()`` interface in that deque without a redesign.
+* **No lock convoys.** A thread blocked inside a builtin ``lock.acquire()`` is handed the lock
+  by ``release()`` while it does not hold the GIL yet; the releaser's next ``put`` then
+  blocks in turn, and from then on every put costs two context switches. So a contended
+  acquirer never blocks inside the builtin: it parks in a gate (:class:`_QueueLock`) and
+  retries once it runs again, and every release wakes one parked acquirer.
+* **Waiters are small objects in a deque**: the conditions' waiter deques (and the gate) hold
+  one lock per blocked thread, released by whoever makes progress possible (a put, a take, a
+  completion, an interrupt). A put wakes one consumer only when one is waiting; completion
+  and failure wake all. An asynchronous consumer could later register its own waiter object
+  with the same ``release()`` interface in that deque without a redesign.
 * **Linked queues** (``ProducerConsumerQueue(src.get_iterator())``) have no buffer and no
   thread: they take from the source, on demand, in the consuming thread, using the caller's
   single deadline. Chains collapse to their first queue, so a take through ``q0 → … → qn``
   costs the same as a take on ``q0``, completion and failure propagate by construction, and
   an abandoned linked queue costs nothing.
 
-Every blocking wait goes through :func:`~runtime.threading._blocking.cond_wait`, so it
-cooperates with the task scheduler; interrupts wake waiters by notification
-(:func:`~runtime.threading._blocking.subscribe_notify`), never by polling.
+Every blocking wait goes through :func:`~runtime.threading._blocking.cond_wait` or
+:func:`~runtime.threading._blocking.park`, so it cooperates with the task scheduler;
+interrupts wake waiters by notification (:func:`~runtime.threading._blocking.subscribe_notify`),
+never by polling.
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from itertools import repeat
+from collections.abc import Callable, Iterable
 from time import monotonic
+from types import TracebackType
 from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar, cast, final
 
-from .._blocking import cond_wait, deadline_for, subscribe_notify, unsubscribe_notify
+from .._blocking import cond_wait, deadline_for, park, subscribe_notify, unsubscribe_notify
 from .._errors import QueueCompletedError, QueueLinkedToAnotherQueueError
 from .._events import AutoClearEvent, Event
 from .._interrupts import Interrupt
@@ -55,21 +61,13 @@ __all__ = (
 
 T = TypeVar("T")
 
+_allocate_lock = threading.Lock
+
 # Queue states. COMPLETE and FAILED are final; FAILED implies complete.
 _OPEN: Final = 0
 _COMPLETE: Final = 1
 _FAILED: Final = 2
 _STATE_NAMES: Final = ("open", "complete", "failed")
-
-# Bits of ``_flags``: any bit set sends ``put`` off its fast path. CLOSED, LINKED and
-# EXPOSED are permanent once set; BOUNDED and LINKED are fixed at construction.
-_F_CLOSED: Final = 1  # complete or failed
-_F_BOUNDED: Final = 2  # a capacity is set
-_F_LINKED: Final = 4  # fed by another queue's iterator
-_F_EXPOSED: Final = 8  # ``synchronization_lock`` was handed out (see that property)
-
-_deque_popleft: Final = deque.popleft
-
 
 @final
 class _NoItem:
@@ -90,6 +88,7 @@ _DRAINED: Final = _NoItem("the queue is complete and empty")
 _TIMED_OUT: Final = _NoItem("no item arrived within the timeout")
 
 
+@final
 class _NeverSignaled:
     """Stands in for the hint event's builtin while linked queues need hints too.
 
@@ -129,22 +128,169 @@ class ProducerConsumerQueueStatistics(NamedTuple):
 
 
 @final
-class _BoundedPop:
-    """The lock-free pop of a bounded queue: pop, then wake one blocked producer if any.
+class _QueueLock:
+    """The queue's lock: mutual exclusion over the buffer and the state.
 
-    It holds the buffer and the ``_not_full`` condition but not the queue, so the queue's
-    fast-path attribute creates no reference cycle.
+    It has two modes, switched once and for good:
+
+    * **Token mode** (open, unlinked queues): the lock is a deque holding one
+      token while free; ``token.pop()`` acquires (atomically, in C, with no argument parsing)
+      and ``token.append(True)`` releases. This is the mode of ``put``'s fast path.
+    * **Builtin mode** (after :meth:`to_builtin`: on completion or failure, when
+      ``synchronization_lock`` is handed out, and from the start for linked queues and
+      queues built from an iterable): the lock is the builtin ``lock``, or, once ``sync``
+      is set, the library :class:`Lock` wrapping it, so that threads waiting in its
+      ``acquire()`` are woken too. The token is never returned, so ``put``'s fast path
+      always fails over to the slow path.
+
+    A contended acquirer never blocks inside a builtin: under the GIL, a thread blocked in
+    ``lock.acquire()`` is handed the lock by ``release()`` while it does not hold the GIL
+    yet, so the releaser's next ``put`` blocks in turn, and from then on every put costs two
+    context switches (a lock convoy). Instead it queues a waiter lock in ``gate``, tries once
+    more, and parks on the waiter (cooperating with the scheduler) until a release pops and
+    releases it; then it retries. Every release wakes one parked acquirer, if any.
+
+    It implements the lock protocol of :class:`threading.Condition` (``_release_save``,
+    ``_acquire_restore``, ``_is_owned``). It is not re-entrant.
     """
 
-    __slots__ = ("_cond", "_popleft", "waiting")
+    __slots__ = ("gate", "lock", "sync", "token", "tokened")
 
-    def __init__(self, buffer: deque[Any], not_full: threading.Condition) -> None:
+    def __init__(self, tokened: bool) -> None:
+        self.lock = _allocate_lock()
+        # One token while the lock is free in token mode; empty otherwise, for good in
+        # builtin mode.
+        self.token: deque[bool] = deque([True] if tokened else ())
+        # Which mode the lock is in. Switched to False only by a thread holding the token,
+        # which then holds the builtin instead: whoever holds the lock knows which it holds.
+        self.tokened = tokened
+        # Waiter locks of parked acquirers. Appended by acquirers and popped by releasers
+        # without any lock (deque operations are atomic): an acquirer appends before its
+        # last try, so a release after that try finds the waiter and releases it.
+        self.gate: deque[Any] = deque()
+        self.sync: Lock | None = None
+
+    def acquire(self) -> bool:
+        """Acquire, waiting with no limit (cooperatively when contended)."""
+        if self.tokened:
+            try:
+                self.token.pop()
+                return True
+            except IndexError:
+                pass
+        elif self.sync is None:
+            if self.lock.acquire(False):
+                return True
+        else:
+            return self.sync.acquire()
+        return self._acquire_contended()
+
+    def _acquire_contended(self) -> bool:
+        gate = self.gate
+        while True:
+            waiter = _allocate_lock()
+            waiter.acquire()
+            gate.append(waiter)
+            if self._try():
+                try:
+                    gate.remove(waiter)
+                except ValueError:
+                    # A release popped this waiter: the wake-up it spent is passed on by
+                    # this thread's own release, which pops the next parked acquirer.
+                    pass
+                return True
+            try:
+                park(waiter, None)
+            except BaseException:
+                try:
+                    gate.remove(waiter)
+                except ValueError:
+                    pass
+                raise
+            sync = self.sync
+            if sync is not None:
+                # Handed out meanwhile: its own acquire() waits and is woken properly.
+                return sync.acquire()
+
+    def _try(self) -> bool:
+        if self.tokened:
+            try:
+                self.token.pop()
+            except IndexError:
+                return False
+            return True
+        if self.sync is not None:
+            return False  # acquired through the library lock, which knows how to wait
+        return bool(self.lock.acquire(False))
+
+    def release(self) -> None:
+        """Release and wake one parked acquirer."""
+        if self.tokened:
+            self.token.append(True)
+        elif self.sync is None:
+            self.lock.release()
+        else:
+            self.sync.release()
+        if self.gate:
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake one parked acquirer, if any is still parked."""
+        try:
+            waiter = self.gate.popleft()
+        except IndexError:
+            return
+        waiter.release()
+
+    def to_builtin(self) -> None:
+        """Switch to builtin mode for good. Called with the lock held; it stays held."""
+        if self.tokened:
+            # Nothing takes the builtin in token mode, so it is free.
+            self.lock.acquire(False)
+            self.tokened = False
+
+    # -- the lock protocol of threading.Condition -------------------------------------------
+
+    def _release_save(self) -> None:
+        self.release()
+
+    def _acquire_restore(self, state: None) -> None:
+        self.acquire()
+
+    def _is_owned(self) -> bool:
+        return not self.token if self.tokened else self.lock.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+@final
+class _RoomPop:
+    """The lock-free pop of a bounded queue: pop, then wake one blocked producer if any.
+
+    It holds the buffer, the ``_not_full`` condition and the queue lock but not the queue,
+    so the queue's fast-path attribute creates no reference cycle.
+    """
+
+    __slots__ = ("_cond", "_popleft", "_qlock", "waiting")
+
+    def __init__(
+        self, buffer: deque[Any], not_full: threading.Condition, qlock: _QueueLock
+    ) -> None:
         self._popleft = buffer.popleft
         self._cond = not_full
-        # Producers blocked on a full buffer. Written under the queue lock; read here
-        # without it, which is safe: a producer increments it *before* its last check for
-        # room, so a pop that this check missed sees the count and wakes it (taking the lock,
-        # which the producer gives up only inside cond_wait, once registered as a waiter).
+        self._qlock = qlock
+        # Producers blocked on a full buffer, notified or not. Written under the queue lock;
+        # read here without it, which is safe: a producer increments it *before* its last
+        # check for room, so a pop that this check missed sees the count and wakes it.
         self.waiting = 0
 
     def __call__(self) -> Any:
@@ -154,11 +300,21 @@ class _BoundedPop:
         return item
 
     def wake(self) -> None:
-        """Wake one blocked producer; its lock is released after the queue lock."""
+        """Wake one blocked producer; its waiter is released after the queue lock.
+
+        Skipped when the lock is free and no producer is parked: then every counted producer
+        has been notified already and re-checks for room when it runs, and one that had
+        checked for room before the pop holds the lock until it is parked. (The lock is
+        read first: a producer parked after a free-lock reading checked for room after the
+        pop.) This keeps a burst of pops from taking the lock once each while a notified
+        producer waits for the GIL.
+        """
         cond = self._cond
+        waiters: deque[Any] = cond._waiters  # type: ignore[attr-defined]
+        if not (self._qlock._is_owned() or waiters):
+            return
         cond.acquire()
         try:
-            waiters: deque[Any] = cond._waiters  # type: ignore[attr-defined]
             waiter = waiters.popleft() if waiters else None
         finally:
             cond.release()
@@ -174,6 +330,11 @@ def _check_interrupt(interrupt: Interrupt | None) -> None:
                 f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}"
             )
         interrupt.raise_if_signaled()
+
+
+def _check_error(error: object) -> None:
+    if not isinstance(error, BaseException):
+        raise TypeError(f"'error' must be an exception instance, not {type(error).__name__}")
 
 
 class ProducerConsumerQueue(Generic[T]):
@@ -209,20 +370,18 @@ class ProducerConsumerQueue(Generic[T]):
         "_error",
         "_error_tb",
         "_event",
-        "_flags",
         "_gate",
         "_hint",
-        "_lock",
         "_not_empty",
         "_not_full",
         "_popleft",
         "_puts",
-        "_relock",
+        "_qlock",
+        "_room",
         "_root",
         "_source",
         "_state",
-        "_sync",
-        "_unlock",
+        "_token",
     )
 
     def __init__(self, data: Iterable[T] | None = None, *, capacity: int | None = None) -> None:
@@ -233,36 +392,32 @@ class ProducerConsumerQueue(Generic[T]):
                 )
             if capacity < 1:
                 raise ValueError("'capacity' must be at least 1")
-        # The lock guards _state, _flags, _error, _error_tb, _puts, _discarded, _cwaiting,
-        # _downstream, _sync, every append to _buf and the clearing of _buf by fail(), and
+        # The lock guards _state, _error, _error_tb, _puts, _discarded, _cwaiting,
+        # _downstream, _hint, every append to _buf and the clearing of _buf by fail(), and
         # the waiters of both conditions. Lock-free pops from _buf happen outside it.
-        # Re-entrant, so a thread holding ``synchronization_lock`` can still call the queue.
-        lock = threading.RLock()
-        self._lock = lock
-        # How the queue's own code takes and releases the lock: the builtin's methods, or
-        # the library Lock's once ``synchronization_lock`` has been handed out.
-        self._relock: Callable[[], object] = lock.acquire
-        self._unlock: Callable[[], None] = lock.release
-        self._sync: Lock | None = None
+        # put()'s fast path uses its token and gate directly (see _QueueLock).
+        qlock = _QueueLock(tokened=data is None)
+        self._qlock = qlock
+        self._token = qlock.token
+        self._gate = qlock.gate
         buf: deque[T] = deque()
         self._buf = buf
         # Consumers blocked on an empty buffer; put() pops one waiter from _cwaiters.
-        self._not_empty = threading.Condition(lock)
+        self._not_empty = threading.Condition(qlock)  # type: ignore[arg-type]
         self._cwaiters: deque[Any] = self._not_empty._waiters  # type: ignore[attr-defined]
         self._cwaiting = 0
         self._capacity = capacity
         self._not_full: threading.Condition | None = None
-        self._gate: _BoundedPop | None = None
+        self._room: _RoomPop | None = None
+        # The lock-free pop of consumers: the buffer's own, or one that wakes producers.
         self._popleft: Callable[[], T] = buf.popleft
-        flags = 0
         if capacity is not None:
-            self._not_full = threading.Condition(lock)
-            self._gate = _BoundedPop(buf, self._not_full)
-            self._popleft = self._gate
-            flags |= _F_BOUNDED
+            self._not_full = threading.Condition(qlock)  # type: ignore[arg-type]
+            self._room = _RoomPop(buf, self._not_full, qlock)
+            self._popleft = self._room
         self._state = _OPEN
         self._error: BaseException | None = None
-        self._error_tb: Any = None
+        self._error_tb: TracebackType | None = None
         self._puts = 0
         self._discarded = 0
         self._event = AutoClearEvent(purpose="PRODUCER_CONSUMER_QUEUE_NOTIFY")
@@ -273,7 +428,7 @@ class ProducerConsumerQueue(Generic[T]):
         self._root: ProducerConsumerQueue[T] | None = None
         self._source: ProducerConsumerQueueIterator[T] | None = None
         if data is None:
-            self._flags = flags
+            pass
         elif isinstance(data, ProducerConsumerQueueIterator):
             upstream = data._queue
             root = upstream if upstream._root is None else upstream._root
@@ -281,7 +436,6 @@ class ProducerConsumerQueue(Generic[T]):
             self._source = data
             # Takes go to the first queue of the chain, and so does its fast pop.
             self._popleft = root._popleft
-            self._flags = flags | _F_LINKED
             root._add_downstream(self._event)
         else:
             try:
@@ -293,7 +447,6 @@ class ProducerConsumerQueue(Generic[T]):
             buf.extend(items)
             self._puts = len(buf)
             self._state = _COMPLETE
-            self._flags = flags | _F_CLOSED
             self._event.signal()
 
     # -- properties ------------------------------------------------------------------------
@@ -340,36 +493,34 @@ class ProducerConsumerQueue(Generic[T]):
 
     @property
     def synchronization_lock(self) -> Lock:
-        """The queue's internal lock, as a re-entrant library :class:`Lock`.
+        """The queue's internal lock, as a library :class:`Lock` (not re-entrant).
 
-        Holding it holds back producers and state changes (``put``, ``complete``, ``fail``)
-        and blocked consumers, not the lock-free pops of consumers that find an item. The
-        holder may call the queue itself (the lock is re-entrant).
+        Holding it holds back producers, state changes and blocked consumers, not the
+        lock-free pops of consumers that find an item. While holding it, do not call a
+        method of this queue that takes the lock (``put``, ``put_many``, ``complete``,
+        ``fail``, ``fail_if_not_complete``, ``statistics``, or a take that finds the queue
+        empty): the lock is not re-entrant, so the call would wait for ever.
 
-        The first access switches the queue for good to releasing its lock through the
-        library lock, so that threads waiting in ``synchronization_lock.acquire()`` are woken:
+        The first access switches the queue for good to taking its lock through the library
+        lock, so that threads waiting in ``synchronization_lock.acquire()`` are woken:
         producers then leave their fast path and each ``put`` costs a little more.
         """
-        sync = self._sync
+        qlock = self._qlock
+        sync = qlock.sync
         if sync is not None:
             return sync
-        self._relock()
+        qlock.acquire()
         try:
-            sync = self._sync
+            sync = qlock.sync
             if sync is None:
-                # A Lock around *this* queue's builtin: Lock() would create its own RLock, so
-                # the instance is initialised through its base, which wraps a given one.
+                # A Lock around *this* queue's builtin: Lock() would create its own, so the
+                # instance is initialised through its base class, which wraps a given one.
+                qlock.to_builtin()
                 sync = Lock.__new__(Lock)
-                LockBase.__init__(sync, self._lock)
-                for cond in (self._not_empty, self._not_full):
-                    if cond is not None:
-                        _rebind_condition(cond, sync)
-                self._relock = sync.acquire
-                self._unlock = sync.release
-                self._flags |= _F_EXPOSED
-                self._sync = sync
+                LockBase.__init__(sync, qlock.lock)
+                qlock.sync = sync
         finally:
-            self._unlock()
+            qlock.release()
         return sync
 
     # -- producers -------------------------------------------------------------------------
@@ -379,9 +530,10 @@ class ProducerConsumerQueue(Generic[T]):
     ) -> None:
         """Append ``item`` (any value, ``None`` and other falsy values included).
 
-        Without a capacity, never blocks, and ``timeout`` and ``interrupt`` are ignored. With
-        a capacity, blocks while the buffer is full: at most ``timeout`` seconds in total
-        (``None``: no limit), cooperating with the scheduler. Wakes one blocked consumer.
+        Without a capacity, never blocks (beyond the brief wait for the internal lock), and
+        ``timeout`` and ``interrupt`` are ignored. With a capacity, blocks while the buffer
+        is full: at most ``timeout`` seconds in total (``None``: no limit), cooperating with
+        the scheduler. Wakes one blocked consumer.
 
         Args:
             item: the item to add.
@@ -396,18 +548,30 @@ class ProducerConsumerQueue(Generic[T]):
             InterruptException: with a capacity, ``interrupt`` is or becomes signaled.
             ValueError: with a capacity, ``timeout`` is negative.
         """
-        lock = self._lock
-        lock.acquire()
-        if self._flags:
-            self._unlock()
+        token = self._token
+        try:
+            token.pop()  # the lock, in token mode; empty otherwise (see _QueueLock)
+        except IndexError:
+            # Contended, or not in token mode: complete, failed, linked or exposed.
+            self._put_slow(item, timeout, interrupt)
+            return
+        buf = self._buf
+        capacity = self._capacity
+        if capacity is not None and (
+            len(buf) >= capacity or timeout is not None or interrupt is not None
+        ):
+            # Full, or a timeout to validate or an interrupt to check first.
+            self._qlock.release()
             self._put_slow(item, timeout, interrupt)
             return
         try:
-            self._buf.append(item)
+            buf.append(item)
             self._puts += 1
             waiter = self._cwaiters.popleft() if self._cwaiters else None
         finally:
-            lock.release()
+            token.append(True)
+        if self._gate:
+            self._qlock.wake()
         if waiter is not None:
             # Released after the queue lock, so the woken consumer does not wake into it.
             waiter.release()
@@ -415,43 +579,31 @@ class ProducerConsumerQueue(Generic[T]):
             self._signal_hints()
 
     def _put_slow(self, item: T, timeout: float | None, interrupt: Interrupt | None) -> None:
-        flags = self._flags
-        if flags & _F_LINKED:
+        if self._root is not None:
             raise QueueLinkedToAnotherQueueError
-        if flags & _F_BOUNDED:
-            deadline = deadline_for(timeout)
-            _check_interrupt(interrupt)
-            self._put_bounded(item, deadline, interrupt)
-            return
-        self._relock()
-        try:
-            if self._state:
-                raise QueueCompletedError
-            self._buf.append(item)
-            self._puts += 1
-            waiter = self._cwaiters.popleft() if self._cwaiters else None
-        finally:
-            self._unlock()
-        if waiter is not None:
-            waiter.release()
-        if not self._hint._flag:
-            self._signal_hints()
+        deadline = None
+        if self._capacity is not None:
+            deadline = None if timeout is None else deadline_for(timeout)
+            if interrupt is not None:
+                _check_interrupt(interrupt)
+        self._put_one(item, deadline, interrupt)
 
-    def _put_bounded(self, item: T, deadline: float | None, interrupt: Interrupt | None) -> None:
-        """Append to a bounded queue, waiting for room until ``deadline``."""
-        capacity = cast(int, self._capacity)
+    def _put_one(self, item: T, deadline: float | None, interrupt: Interrupt | None) -> None:
+        """Append under the lock; with a capacity, wait for room until ``deadline``."""
+        qlock = self._qlock
         buf = self._buf
-        self._relock()
+        capacity = self._capacity
+        qlock.acquire()
         try:
             if self._state:
                 raise QueueCompletedError
-            if len(buf) >= capacity:
+            if capacity is not None and len(buf) >= capacity:
                 self._wait_for_room(capacity, deadline, interrupt)
             buf.append(item)
             self._puts += 1
             waiter = self._cwaiters.popleft() if self._cwaiters else None
         finally:
-            self._unlock()
+            qlock.release()
         if waiter is not None:
             waiter.release()
         if not self._hint._flag:
@@ -465,9 +617,9 @@ class ProducerConsumerQueue(Generic[T]):
             raise TimeoutError("the queue is full")
         buf = self._buf
         cond = cast(threading.Condition, self._not_full)
-        gate = cast(_BoundedPop, self._gate)
+        room = cast(_RoomPop, self._room)
         handle = subscribe_notify(interrupt, cond)
-        gate.waiting += 1
+        room.waiting += 1
         try:
             while True:
                 if interrupt is not None and interrupt.is_signaled:
@@ -482,7 +634,7 @@ class ProducerConsumerQueue(Generic[T]):
                     raise TimeoutError("the queue is full")
                 cond_wait(cond, deadline)
         finally:
-            gate.waiting -= 1
+            room.waiting -= 1
             unsubscribe_notify(interrupt, handle)
 
     def put_many(
@@ -511,16 +663,16 @@ class ProducerConsumerQueue(Generic[T]):
             InterruptException: with a capacity, ``interrupt`` is or becomes signaled.
             ValueError: with a capacity, ``timeout`` is negative.
         """
-        flags = self._flags
-        if flags & _F_LINKED:
+        if self._root is not None:
             raise QueueLinkedToAnotherQueueError
-        if flags & _F_BOUNDED:
+        if self._capacity is not None:
             deadline = deadline_for(timeout)
             _check_interrupt(interrupt)
             if self._state:
                 raise QueueCompletedError
+            put_one = self._put_one
             for item in items:
-                self._put_bounded(item, deadline, interrupt)
+                put_one(item, deadline, interrupt)
             return
         if self._state:
             raise QueueCompletedError
@@ -532,11 +684,12 @@ class ProducerConsumerQueue(Generic[T]):
             put(item)
 
     def _put_sequence(self, items: list[T] | tuple[T, ...]) -> None:
-        """Append a list or tuple in one step: reading it runs no user code."""
+        """Append a list or tuple in one step (reading it runs no user code)."""
         if not items:
             return
         waiters: list[Any] = []
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             if self._state:
                 raise QueueCompletedError
@@ -546,7 +699,7 @@ class ProducerConsumerQueue(Generic[T]):
             for _ in range(min(len(items), len(cwaiters))):
                 waiters.append(cwaiters.popleft())
         finally:
-            self._unlock()
+            qlock.release()
         for waiter in waiters:
             waiter.release()
         if not self._hint._flag:
@@ -563,15 +716,16 @@ class ProducerConsumerQueue(Generic[T]):
         """
         if self._root is not None:
             raise QueueLinkedToAnotherQueueError
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             if self._state:
                 raise QueueCompletedError
             self._state = _COMPLETE
-            self._flags |= _F_CLOSED
+            qlock.to_builtin()
             self._wake_all_locked()
         finally:
-            self._unlock()
+            qlock.release()
         self._signal_hints()
 
     def fail(self, error: Exception) -> None:
@@ -593,13 +747,14 @@ class ProducerConsumerQueue(Generic[T]):
         if self._root is not None:
             raise QueueLinkedToAnotherQueueError
         _check_error(error)
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             if self._state:
                 raise QueueCompletedError
             discarded = self._fail_locked(error)
         finally:
-            self._unlock()
+            qlock.release()
         discarded.clear()  # outside the lock: item finalizers may run here
         self._signal_hints()
 
@@ -616,20 +771,21 @@ class ProducerConsumerQueue(Generic[T]):
         if self._root is not None:
             raise QueueLinkedToAnotherQueueError
         _check_error(error)
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             if self._state:
                 return
             discarded = self._fail_locked(error)
         finally:
-            self._unlock()
+            qlock.release()
         discarded.clear()
         self._signal_hints()
 
-    def _fail_locked(self, error: Exception) -> deque[T]:
+    def _fail_locked(self, error: BaseException) -> deque[T]:
         """Switch to FAILED; return the discarded items, to be released outside the lock."""
         self._state = _FAILED
-        self._flags |= _F_CLOSED
+        self._qlock.to_builtin()
         self._error = error
         self._error_tb = error.__traceback__
         buf = self._buf
@@ -717,7 +873,8 @@ class ProducerConsumerQueue(Generic[T]):
             return self._popleft()
         except IndexError:
             pass
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             buf = self._buf
             if buf:
@@ -746,12 +903,12 @@ class ProducerConsumerQueue(Generic[T]):
                 self._cwaiting -= 1
                 unsubscribe_notify(interrupt, handle)
         finally:
-            self._unlock()
+            qlock.release()
 
     def _pop_locked(self) -> T:
         item = self._buf.popleft()
-        gate = self._gate
-        if gate is not None and gate.waiting:
+        room = self._room
+        if room is not None and room.waiting:
             cast(threading.Condition, self._not_full).notify()
         return item
 
@@ -773,20 +930,21 @@ class ProducerConsumerQueue(Generic[T]):
     # -- observation -----------------------------------------------------------------------
 
     def statistics(self) -> ProducerConsumerQueueStatistics:
-        """Return a snapshot of the queue's counters and state."""
+        """Return a snapshot of the queue's counters and state (takes the lock briefly)."""
         root = self._root
         source = self if root is None else root
-        source._relock()
+        qlock = source._qlock
+        qlock.acquire()
         try:
             buffered = len(source._buf)
             puts = source._puts
             discarded = source._discarded
             consumers = source._cwaiting
-            gate = source._gate
-            producers = gate.waiting if gate is not None else 0
+            room = source._room
+            producers = room.waiting if room is not None else 0
             state = source._state
         finally:
-            source._unlock()
+            qlock.release()
         if root is not None and state == _COMPLETE and buffered:
             state = _OPEN  # a linked queue completes once its source is drained
         return ProducerConsumerQueueStatistics(
@@ -803,31 +961,36 @@ class ProducerConsumerQueue(Generic[T]):
         if self._root is not None:
             state = "failed" if self.is_failed else "complete" if self.is_complete else "open"
             kind = "linked, " + state
+            buffered = len(self._root._buf)
         else:
             kind = _STATE_NAMES[self._state]
+            buffered = len(self._buf)
         bound = "" if self._capacity is None else f"/{self._capacity}"
-        return f"<{type(self).__name__} {kind}, {len(self._buf)}{bound} buffered>"
+        return f"<{type(self).__name__} {kind}, {buffered}{bound} buffered>"
 
     # -- hints -----------------------------------------------------------------------------
 
     def _add_downstream(self, event: Event) -> None:
         """Also signal ``event`` (a linked queue's wait event) on this queue's hints."""
-        self._relock()
+        qlock = self._qlock
+        qlock.acquire()
         try:
             live = tuple(ref for ref in self._downstream if ref() is not None)
             self._downstream = (*live, weakref.ref(event))
             self._hint = _NEVER_SIGNALED
         finally:
-            self._unlock()
+            qlock.release()
 
     def _signal_hints(self) -> None:
         """Signal the wait event, and those of linked queues drawing from this queue.
 
-        Called after an addition or a transition, outside the lock. Skipping the call when
-        the event is already signaled (as ``put`` does) loses nothing: an observer that
-        consumes that signal looks at the queue afterwards and finds the new item.
+        Called after an addition or a transition, outside the lock. Skipping an event that is
+        already signaled loses nothing: an observer that consumes that signal looks at the
+        queue afterwards and finds the new item.
         """
-        self._event.signal()
+        own = self._event
+        if not own._event._flag:  # type: ignore[attr-defined]
+            own.signal()
         downstream = self._downstream
         if not downstream:
             return
@@ -836,35 +999,17 @@ class ProducerConsumerQueue(Generic[T]):
             event = ref()
             if event is None:
                 dead = True
-            else:
+            elif not event._event._flag:  # type: ignore[attr-defined]
                 event.signal()
         if dead:
-            self._relock()
+            qlock = self._qlock
+            qlock.acquire()
             try:
                 self._downstream = tuple(ref for ref in self._downstream if ref() is not None)
                 if not self._downstream:
                     self._hint = self._event._event
             finally:
-                self._unlock()
-
-
-def _check_error(error: object) -> None:
-    if not isinstance(error, BaseException):
-        raise TypeError(f"'error' must be an exception instance, not {type(error).__name__}")
-
-
-def _rebind_condition(cond: threading.Condition, lock: LockBase) -> None:
-    """Make ``cond`` take and release its lock through ``lock`` (a wrapper of that lock).
-
-    This sets exactly the attributes ``threading.Condition.__init__`` derives from its lock,
-    as if the condition had been created over ``lock``; its waiters are kept.
-    """
-    cond._lock = lock  # type: ignore[attr-defined]
-    cond.acquire = lock.acquire  # type: ignore[method-assign,assignment]
-    cond.release = lock.release  # type: ignore[method-assign]
-    cond._release_save = lock._release_save  # type: ignore[attr-defined]
-    cond._acquire_restore = lock._acquire_restore  # type: ignore[attr-defined]
-    cond._is_owned = lock._is_owned  # type: ignore[attr-defined]
+                qlock.release()
 
 
 class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
@@ -872,7 +1017,7 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
 
     It is both a ``PIterable`` and a ``PIterator`` and holds no state beyond its queue: items
     are never prefetched, so an abandoned or slow iterator hides nothing from other
-    consumers.
+    consumers. Several threads may share one iterator.
 
     Args:
         queue: the queue to take from.
@@ -958,28 +1103,6 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} over {self._queue!r}>"
-
-
-def _iterate(source: ProducerConsumerQueue[T]) -> Iterator[T]:
-    """Iterate ``source`` (an unbounded, unlinked queue) until it ends, fast.
-
-    The inner loop pops in C; when the buffer is empty it falls back to the blocking take.
-    Nothing is prefetched, and the generator keeps no reference to a delivered item.
-    """
-    buf = source._buf
-    wait_item = source._wait_item
-    box: list[T] = []
-    while True:
-        try:
-            yield from map(_deque_popleft, repeat(buf))
-        except IndexError:
-            pass
-        item = wait_item(None, None)
-        if item.__class__ is _NoItem:
-            return
-        box.append(cast(T, item))
-        del item
-        yield box.pop()
 
 
 for _cls in (ProducerConsumerQueue, ProducerConsumerQueueIterator):
