@@ -12,7 +12,7 @@ import pytest
 from helpers import ThreadRunner, run_in_subprocess, wait_until_blocked
 from runtime.threading import Event, Lock, ThreadingException, _blocking
 from runtime.threading import _constants as constants
-from runtime.threading.tasks import Task, TaskState
+from runtime.threading.tasks import ContinuationOptions, Task, TaskState
 from runtime.threading.tasks.schedulers import (
     ConcurrentTaskScheduler,
     SchedulerClosedError,
@@ -577,3 +577,54 @@ def test_base_class_registration_helpers(inline_scheduler: InlineScheduler) -> N
     registered, resumed, name, after, current = ThreadRunner(body).join()
     assert registered is inline_scheduler and resumed and name == "probe"
     assert after is None and current is TaskScheduler.default()
+
+
+# -- continuations queued by a finishing worker --------------------------------------------
+
+
+def test_continuations_queued_by_a_finishing_worker_still_run_in_parallel() -> None:
+    with ConcurrentTaskScheduler(4) as s:
+        barrier = threading.Barrier(4, timeout=LONG)  # passes only if all four run at once
+        gate = Event()
+        # Still running while the continuations are armed, so its worker queues them.
+        antecedent = Task.create(scheduler=s).run(lambda t: gate.wait(LONG))
+        conts = [
+            antecedent.continue_with(
+                ContinuationOptions.ON_COMPLETED_SUCCESSFULLY, lambda c, a: barrier.wait()
+            )
+            for _ in range(4)
+        ]
+        gate.signal()
+        assert Task.wait_all(conts, LONG)
+
+
+def test_an_inline_continuation_does_not_hold_back_queued_ones() -> None:
+    with ConcurrentTaskScheduler(2) as s:
+        gate = Event()
+        antecedent = Task.create(scheduler=s).run(lambda t: gate.wait(LONG))
+        queued = antecedent.continue_with(
+            ContinuationOptions.ON_COMPLETED_SUCCESSFULLY, lambda c, a: threading.get_ident()
+        )
+        # Runs inline on the finishing worker and waits (with a deadline, so it is not
+        # inlined) for the continuation queued before it.
+        inline = antecedent.continue_with(
+            ContinuationOptions.DEFAULT, lambda c, a: queued.wait(LONG) and queued.result
+        )
+        gate.signal()
+        assert inline.result != 0
+        assert inline.result == queued.result
+
+
+def test_a_continuation_queued_by_a_finishing_worker_waits_behind_older_work() -> None:
+    with ConcurrentTaskScheduler(1) as s:
+        order: list[str] = []
+        gate = Event()
+        first = Task.create(scheduler=s).run(lambda t: (gate.wait(LONG), order.append("first")))
+        first.continue_with(
+            ContinuationOptions.ON_COMPLETED_SUCCESSFULLY, lambda c, a: order.append("cont")
+        )
+        older = Task.create(scheduler=s).run(lambda t: order.append("older"))
+        gate.signal()
+        wait_for(lambda: len(order) == 3)
+        assert order == ["first", "older", "cont"]
+        assert older.is_completed

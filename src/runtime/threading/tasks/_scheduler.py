@@ -366,7 +366,7 @@ class _Worker:
     leaves it ``None`` to say "exit") and releases ``wake``, under the scheduler's lock.
     """
 
-    __slots__ = ("scheduler", "suspended", "task", "thread", "wake")
+    __slots__ = ("pending", "scheduler", "suspended", "task", "thread", "wake")
 
     def __init__(self, scheduler: ConcurrentTaskScheduler) -> None:
         self.scheduler = scheduler
@@ -374,6 +374,10 @@ class _Worker:
         self.wake.acquire()
         # The task handed to the idle worker; None with `wake` released means "exit".
         self.task: Task[Any] | None = None
+        # Tasks queued by this worker itself while it finishes a task (its continuations),
+        # kept for it instead of waking an idle worker for each; see queue(). Guarded by the
+        # scheduler's lock.
+        self.pending: list[Task[Any]] | None = None
         # Whether the worker's task is in a suspended wait (written by the worker only).
         self.suspended = False
         self.thread: threading.Thread | None = None
@@ -544,6 +548,11 @@ class ConcurrentTaskScheduler(TaskScheduler):
             SchedulerClosedError: the scheduler is closed.
             RuntimeError: no worker thread could be started (the task was not accepted).
         """
+        try:
+            record: ThreadRecord = thread_state.record
+        except AttributeError:
+            record = thread_record()
+        own = record.worker
         # Explicit acquire()/release() on the hot paths: half the cost of a ``with`` block.
         lock = self._lock
         lock.acquire()
@@ -551,6 +560,15 @@ class ConcurrentTaskScheduler(TaskScheduler):
             if self._closed:
                 raise SchedulerClosedError()
             self._inflight += 1
+            if own is not None and own.scheduler is self and record.task is None:
+                # Queued by one of our workers while it finishes a task (a continuation): that
+                # worker is about to be free, so it keeps the task rather than waking another
+                # thread; _next() or _flush() places whatever it cannot take itself.
+                if own.pending is None:
+                    own.pending = [task]
+                else:
+                    own.pending.append(task)
+                return
             idle = self._idle
             if idle:
                 worker = idle.pop()
@@ -641,8 +659,10 @@ class ConcurrentTaskScheduler(TaskScheduler):
     def _next(self, worker: _Worker) -> Task[Any] | None:
         """Account for the finished entry and return the worker's next task (None: exit).
 
-        Resumers get the slot first; then queued tasks; otherwise the worker idles with its
-        slot for ``keep_alive`` seconds, once, unless the scheduler is closed.
+        Resumers get the slot first; then the oldest queued task; then what the worker queued
+        itself while finishing (its first task is kept, the others are placed as by
+        :meth:`queue`). Otherwise the worker idles with its slot for ``keep_alive`` seconds,
+        once, unless the scheduler is closed.
         """
         lock = self._lock
         lock.acquire()
@@ -650,19 +670,33 @@ class ConcurrentTaskScheduler(TaskScheduler):
             self._inflight -= 1
             if self._closed:
                 self._all_done.notify_all()
+            pending = worker.pending
+            if pending is not None:
+                worker.pending = None
+                if self._resumers or self._queue:
+                    # Older work first: what this worker queued waits its turn.
+                    self._queue.extend(pending)
+                    pending = None
             if self._resumers:
                 # The slot goes to the longest-waiting resumer; this worker exits.
                 self._free_slot_locked()
                 return None
-            if self._queue:
+            if pending is not None:
+                starts = self._place_locked(pending, 1)
+            elif self._queue:
                 return self._queue.popleft()
-            if self._closed:
+            elif self._closed:
                 self._free_slot_locked()
                 return None
-            self._idle.append(worker)
-            keep_alive = self._keep_alive
+            else:
+                self._idle.append(worker)
+                keep_alive = self._keep_alive
         finally:
             lock.release()
+        if pending is not None:
+            if starts:
+                self._start_all(starts)
+            return pending[0]
         wake = worker.wake
         if wake.acquire(True, min(keep_alive, _TIMEOUT_MAX)):
             task, worker.task = worker.task, None
@@ -679,6 +713,40 @@ class ConcurrentTaskScheduler(TaskScheduler):
         task, worker.task = worker.task, None
         return task
 
+    def _place_locked(self, tasks: list[Task[Any]], first: int) -> list[tuple[_Worker, Task[Any]]]:
+        """Place ``tasks[first:]`` as :meth:`queue` does; return the workers to start."""
+        starts: list[tuple[_Worker, Task[Any]]] = []
+        for index in range(first, len(tasks)):
+            task = tasks[index]
+            if self._idle:
+                idle = self._idle.pop()
+                idle.task = task
+                idle.wake.release()
+            elif self._active < self._max:
+                self._active += 1
+                starts.append((self._add_worker_locked(), task))
+            else:
+                self._queue.append(task)
+        return starts
+
+    def _start_all(self, starts: list[tuple[_Worker, Task[Any]]]) -> None:
+        """Start new workers (no lock held); a task whose thread fails to start is queued."""
+        for worker, task in starts:
+            try:
+                self._start(worker, task)
+            except BaseException:
+                with self._lock:
+                    self._queue.appendleft(task)
+
+    def _flush(self, worker: _Worker) -> None:
+        """Place the tasks ``worker`` kept for itself: it is about to run something else."""
+        with self._lock:
+            pending = worker.pending
+            worker.pending = None
+            starts = self._place_locked(pending, 0) if pending else []
+        if starts:
+            self._start_all(starts)
+
     # -- suspension ---------------------------------------------------------------------------
 
     def _enter_suspension(self, worker: _Worker) -> None:
@@ -694,12 +762,8 @@ class ConcurrentTaskScheduler(TaskScheduler):
             else:
                 self._free_slot_locked()
         if start is not None:
-            try:
-                self._start(new_worker, start)
-            except BaseException:
-                # No thread could be injected: the task waits for the next free slot.
-                with self._lock:
-                    self._queue.appendleft(start)
+            # If no thread can be injected, the task waits for the next free slot.
+            self._start_all([(new_worker, start)])
 
     def _leave_suspension(self, worker: _Worker) -> None:
         """Get a slot back before returning to task code; block on ``wake`` until one is handed."""

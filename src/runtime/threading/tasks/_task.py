@@ -638,6 +638,10 @@ class Task(Generic[T]):
         thread: threading.Thread | None
         previous_name: str | None = None
         if worker is not None:
+            if worker.pending is not None:
+                # An inline continuation on a worker that kept queued continuations for
+                # itself: they must not wait for this one.
+                worker.scheduler._flush(worker)
             thread = worker.thread
         elif _get_ident() == _main_ident:
             thread = None  # the main thread is never renamed
