@@ -15,7 +15,9 @@ The thread registry
 The worker model of :class:`ConcurrentTaskScheduler` (SEMANTICS §5.2 to §5.4)
     ``max_parallelism`` *slots*. A worker must hold a slot to run task code. Idle workers keep
     their slot for ``keep_alive`` seconds (once) and are handed new work directly, through a
-    per-worker lock, before any new thread is started. A worker whose task blocks in a
+    per-worker lock, before any new thread is started (a worker finishing a task keeps the
+    continuations it queues for itself, as the idle worker it is about to be, sparing a
+    thread wake-up per link of a chain). A worker whose task blocks in a
     library wait may *suspend*: it gives its slot away (to the longest-waiting resumer, else
     to a queued task, on a new worker) and, when the wait ends, queues as a *resumer* until a
     slot is handed back to it. Resumers come before queued tasks. Nothing polls.
@@ -542,7 +544,10 @@ class ConcurrentTaskScheduler(TaskScheduler):
         """Accept a ``SCHEDULED`` task and run it on a worker.
 
         Hands the task to an idle worker if there is one; otherwise starts a new worker if a
-        slot is free; otherwise appends it to the FIFO queue. Never blocks.
+        slot is free; otherwise appends it to the FIFO queue. Never blocks. A task queued by
+        one of this scheduler's workers while it finishes a task (a continuation) is kept by
+        that worker, which is about to be idle and takes it as soon as it is done, unless
+        older queued work or a resumer comes first; see :meth:`_next`.
 
         Raises:
             SchedulerClosedError: the scheduler is closed.
