@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -628,3 +630,92 @@ def test_a_continuation_queued_by_a_finishing_worker_waits_behind_older_work() -
         wait_for(lambda: len(order) == 3)
         assert order == ["first", "older", "cont"]
         assert older.is_completed
+
+
+# -- stress ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_switch_interval() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+@pytest.mark.stress
+def test_stress_mixed_waits_suspensions_and_continuations(
+    tiny_switch_interval: None, fast_suspend: None
+) -> None:
+    rng = random.Random(1234)
+    with ConcurrentTaskScheduler(3) as s:
+        events = [Event() for _ in range(150)]
+        tasks: list[Task[Any]] = []
+
+        def waiter(t: Task[bool], event: Event) -> bool:
+            return event.wait(30.0)
+
+        def setter(t: Task[None], event: Event) -> None:
+            event.signal()
+
+        def parent(t: Task[int], depth: int) -> int:
+            if depth == 0:
+                return 1
+            kids = [Task.create(scheduler=s).run(parent, depth - 1) for _ in range(2)]
+            return 1 + sum(k.result for k in kids)
+
+        for index, event in enumerate(events):
+            tasks.append(Task.create(scheduler=s).run(waiter, event))
+            tasks.append(Task.create(scheduler=s).run(parent, rng.randint(0, 4)))
+            if index % 3 == 0:
+                tasks.append(
+                    tasks[-1].continue_with(ContinuationOptions.DEFAULT, lambda c, a: a.result)
+                )
+        for event in rng.sample(events, len(events)):
+            tasks.append(Task.create(scheduler=s).run(setter, event))
+        assert Task.wait_all(tasks, 60.0)
+        assert all(t.is_completed_successfully for t in tasks)
+        assert s.active_threads <= 3
+    assert counts(s) == (0, 0, 0)
+
+
+def _produce_until_refused(
+    s: ConcurrentTaskScheduler, accepted: list[Task[int]], started: threading.Event
+) -> int:
+    """Queue tasks on ``s`` until it refuses one; return how many were accepted."""
+    for i in range(100_000):
+        try:
+            accepted.append(Task.create(scheduler=s).run(lambda t, i: i, i))
+        except SchedulerClosedError:
+            return i
+        if i == 20:
+            started.set()
+    raise AssertionError("the scheduler never closed")
+
+
+@pytest.mark.stress
+def test_stress_close_races_with_queueing(tiny_switch_interval: None) -> None:
+    for _ in range(30):
+        s = ConcurrentTaskScheduler(2)
+        accepted: list[Task[int]] = []
+        started = threading.Event()
+        runner = ThreadRunner(_produce_until_refused, s, accepted, started)
+        assert started.wait(LONG)
+        s.close()
+        count = runner.join(60.0)
+        # Everything accepted before the close ran to completion before close() returned.
+        assert len(accepted) == count
+        assert all(t.is_completed_successfully for t in accepted)
+        assert counts(s) == (0, 0, 0)
+
+
+@pytest.mark.stress
+def test_stress_multi_waits_leave_no_registrations(tiny_switch_interval: None) -> None:
+    with ConcurrentTaskScheduler(2) as s:
+        for _ in range(100):
+            tasks = [Task.create(scheduler=s).run(lambda t: sum(range(50))) for _ in range(4)]
+            Task.wait_any(tasks, 0.001)
+            assert Task.wait_all(tasks, 30.0)
+            assert all(t._callbacks is None for t in tasks)
