@@ -919,7 +919,7 @@ class ProducerConsumerQueue(Generic[T]):
             raise error.with_traceback(self._error_tb)
         return _DRAINED
 
-    def get_iterator(self) -> PIterable[T]:
+    def get_iterator(self) -> ProducerConsumerQueueIterator[T]:
         """Return a new :class:`ProducerConsumerQueueIterator` over this queue.
 
         Any number of iterators may exist; each item goes to exactly one consumer, whichever
