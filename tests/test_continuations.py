@@ -325,3 +325,14 @@ def test_delayed_task_is_queued_on_the_default_scheduler_if_its_own_closed() -> 
     r = Task.create(scheduler=s).run_after(0.05, lambda t: TaskScheduler.current())
     s.close()  # pending delays are not work in flight
     assert r.result is TaskScheduler.default()
+
+
+def test_delayed_task_leaves_no_interrupt_subscription() -> None:
+    signal = InterruptSignal()
+    r = Task.create(interrupt=signal.interrupt).run_after(0.01, lambda t: 5)
+    assert r.result == 5
+    assert not signal.interrupt._callbacks
+    # and one interrupted during its delay withdraws its timer entry
+    late = Task.create(interrupt=signal.interrupt).run_after(LONG, lambda t: 5)
+    signal.signal()
+    assert late.is_interrupted

@@ -341,11 +341,17 @@ class Delayed:
             _queue_on(delayed, self.scheduler)
 
     def interrupted(self) -> None:
-        """The interrupt was signaled during the delay: withdraw the timer, end INTERRUPTED."""
-        handle = self.handle
-        if handle is not None and handle.cancel():
-            delayed = self.task
-            delayed._interrupt_unrun(delayed._interrupt._exception)
+        """The interrupt was signaled during the delay: end INTERRUPTED, withdraw the timer.
+
+        Whichever comes first wins: this transition, or a worker starting the task after
+        :meth:`due` queued it (the worker then sees the signaled interrupt and ends the task
+        ``INTERRUPTED`` without calling the target).
+        """
+        delayed = self.task
+        if delayed._interrupt_unrun(delayed._interrupt._exception):
+            handle = self.handle
+            if handle is not None:
+                handle.cancel()
 
 
 ContinuationOptions.__module__ = "runtime.threading.tasks"

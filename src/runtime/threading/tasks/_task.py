@@ -1436,11 +1436,12 @@ class TaskProto:
             delayed._interrupt_unrun(interrupt._exception)
             return delayed
         waiting = Delayed(delayed, scheduler)
-        waiting.handle = call_later(time, waiting.due)
         if interrupt._can_signal:
+            # Subscribed before the timer exists, so due() always finds it to remove.
             interrupt._subscribe(waiting.interrupted)
-            if interrupt._signal_id is not None:
-                waiting.interrupted()
+        waiting.handle = call_later(time, waiting.due)
+        if interrupt._signal_id is not None:
+            waiting.interrupted()
         return delayed
 
 
