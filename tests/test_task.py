@@ -383,6 +383,40 @@ def test_task_runs_in_a_copy_of_the_creators_context() -> None:
         REQUEST.reset(token)
 
 
+def test_context_values_set_by_a_task_do_not_reach_the_next_task_on_its_worker() -> None:
+    with ConcurrentTaskScheduler(1, keep_alive=LONG) as s:
+
+        def setter(t: Task[int]) -> int:
+            REQUEST.set("leaked?")
+            return threading.get_ident()
+
+        def getter(t: Task[tuple[int, str]]) -> tuple[int, str]:
+            return threading.get_ident(), REQUEST.get()
+
+        first = Task.create(scheduler=s).run(setter).result
+        second, seen = Task.create(scheduler=s).run(getter).result
+        assert first == second  # the same worker thread
+        assert seen == "none"
+
+
+def test_wait_event_observers_see_the_final_state_and_a_clean_thread() -> None:
+    from runtime.threading import ContinueWhen
+    from runtime.threading._events import EventContinuation
+
+    gate = Event()
+    t = Task.run(lambda t: gate.wait(LONG))
+    seen: list[Any] = []
+    EventContinuation(
+        [t.wait_event],
+        ContinueWhen.ALL,
+        lambda: seen.append((t.state, t.result, Task.current() is t)),
+    )
+    gate.signal()
+    assert t.wait(LONG)
+    wait_for(lambda: bool(seen))
+    assert seen == [(TaskState.COMPLETED, True, False)]
+
+
 # -- scheduling ------------------------------------------------------------------------------
 
 
