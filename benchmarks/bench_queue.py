@@ -178,7 +178,9 @@ def simple_chained(n: int) -> float:
             put(i)
         put(END)
 
-    def forward(source: stdlib_queue.SimpleQueue[Any], target: stdlib_queue.SimpleQueue[Any]) -> None:
+    def forward(
+        source: stdlib_queue.SimpleQueue[Any], target: stdlib_queue.SimpleQueue[Any]
+    ) -> None:
         put = target.put
         for item in iter(source.get, END):
             put(item)
@@ -223,7 +225,10 @@ def queue_bounded(n: int) -> float:
 # -- wake-up latency ---------------------------------------------------------------------
 
 
-def _wakeup(samples: int, make: Callable[[], tuple[Callable[[int], None], Callable[[], Any]]]) -> float:
+Maker = Callable[[], tuple[Callable[[int], None], Callable[[], Any]]]
+
+
+def _wakeup(samples: int, make: Maker) -> float:
     """Median seconds from just before a put to a blocked consumer holding the item."""
     put, take = make()
     ready = threading.Semaphore(0)
@@ -287,7 +292,9 @@ def _alternate(rounds: int, ours: Run, baseline: Run, arg: int) -> tuple[float, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds per scenario (default 7)")
-    parser.add_argument("--items", type=int, default=400_000, help="items per run (default 400,000)")
+    parser.add_argument(
+        "--items", type=int, default=400_000, help="items per run (default 400,000)"
+    )
     parser.add_argument("--samples", type=int, default=300, help="wake-up samples (default 300)")
     parser.add_argument("--only", help="run only the scenarios whose name contains this text")
     args = parser.parse_args(argv)
@@ -301,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"Python {sys.version.split()[0]}, {n:,} items, {args.rounds} rounds (medians)")
     print()
-    header = f"| {'scenario':<20} | {'ours ns/item':>12} | {'baseline':<26} | {'ns/item':>8} | {'ratio':>6} | {'target':>7} |"
+    header = (
+        f"| {'scenario':<20} | {'ours ns/item':>12} | {'baseline':<26} | {'ns/item':>8} |"
+        f" {'ratio':>6} | {'target':>7} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for name, ours, baseline, label, target in throughput:
