@@ -99,6 +99,25 @@ def test_finalizer_reports_a_failing_subclass_finalize() -> None:
     assert "AttributeError" in proc.stderr  # reported; the exit goes on
 
 
+def test_interpreter_exit_waits_for_running_tasks_but_not_for_idle_workers() -> None:
+    proc = run_in_subprocess(
+        "import threading\n"
+        "from runtime.threading.tasks import Task\n"
+        "from runtime.threading.tasks.schedulers import ConcurrentTaskScheduler\n"
+        "s = ConcurrentTaskScheduler(2, keep_alive=60.0)\n"
+        "print(Task.create(scheduler=s).run(lambda t: 'idle worker left').result)\n"
+        "def slow(t):\n"
+        "    threading.Event().wait(0.3)\n"
+        "    print('running task finished', flush=True)\n"
+        "Task.create(scheduler=s).run(slow)\n"
+        "Task.run_after(60.0, lambda t: print('never'))\n",
+        timeout=30.0,  # far below the 60 s keep-alive
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["idle worker left", "running task finished"]
+    assert proc.stderr == ""
+
+
 def test_properties_and_repr() -> None:
     with ConcurrentTaskScheduler(3, 0.5) as s:
         assert s.max_parallelism == 3 and s.keep_alive == 0.5

@@ -337,13 +337,58 @@ def _reset_after_fork() -> None:
     The child's first ``TaskScheduler.default()`` creates a new one. Other schedulers of the
     parent are unusable in the child.
     """
-    global _default, _default_lock
+    global _default, _default_lock, _exit_hook_lock
     _default = None
     _default_lock = threading.Lock()
+    _exit_hook_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+# -- interpreter shutdown -------------------------------------------------------------------
+
+# Every live ConcurrentTaskScheduler, held weakly, for the shutdown hook.
+_live: weakref.WeakSet[ConcurrentTaskScheduler] = weakref.WeakSet()
+# Set when the interpreter starts shutting down: from then on idle workers exit at once
+# instead of lingering for keep_alive, so non-daemon workers do not delay the exit. Read
+# without a lock (a bool is read atomically).
+_exiting = False
+# Guards the one-time registration of the shutdown hook (not _default_lock: the default
+# scheduler is created while that one is held).
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _at_shutdown() -> None:
+    """Runs when the interpreter starts shutting down, before non-daemon threads are joined."""
+    global _exiting
+    _exiting = True
+    for scheduler in list(_live):
+        scheduler._release_idle()
+
+
+def _watch_shutdown(scheduler: ConcurrentTaskScheduler) -> None:
+    """Track ``scheduler`` for the shutdown hook, registering the hook on first use.
+
+    ``threading._register_atexit`` is the hook ``concurrent.futures`` uses; it is registered
+    when the first scheduler is created, never at import.
+    """
+    global _exit_hook_registered, _exiting
+    _live.add(scheduler)
+    if _exit_hook_registered:
+        return
+    with _exit_hook_lock:
+        if _exit_hook_registered:
+            return
+        register: Any = getattr(threading, "_register_atexit", None)
+        try:
+            if register is not None:
+                register(_at_shutdown)
+        except RuntimeError:  # created while the interpreter is already shutting down
+            _exiting = True
+        _exit_hook_registered = True
 
 
 def _new_default() -> TaskScheduler:
@@ -497,6 +542,7 @@ class ConcurrentTaskScheduler(TaskScheduler):
         # Notified when _inflight or _threads drop on a closed scheduler (close() waits).
         self._all_done = threading.Condition(self._lock)
         self._thread_name = f"ConcurrentTaskScheduler-{next(ConcurrentTaskScheduler._serials)}"
+        _watch_shutdown(self)
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -690,7 +736,7 @@ class ConcurrentTaskScheduler(TaskScheduler):
                 starts = self._place_locked(pending, 1)
             elif self._queue:
                 return self._queue.popleft()
-            elif self._closed:
+            elif self._closed or _exiting:
                 self._free_slot_locked()
                 return None
             else:
@@ -751,6 +797,15 @@ class ConcurrentTaskScheduler(TaskScheduler):
             starts = self._place_locked(pending, 0) if pending else []
         if starts:
             self._start_all(starts)
+
+    def _release_idle(self) -> None:
+        """Make the idle workers exit now (the interpreter is shutting down)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._active -= len(idle)
+            for worker in idle:
+                worker.task = None
+                worker.wake.release()
 
     # -- suspension ---------------------------------------------------------------------------
 
@@ -878,11 +933,7 @@ class ConcurrentTaskScheduler(TaskScheduler):
             if self._closed:
                 return
             self._closed = True
-            idle, self._idle = self._idle, []
-            self._active -= len(idle)
-            for worker in idle:
-                worker.task = None
-                worker.wake.release()
+            self._release_idle()  # idle workers exit at once
             while self._inflight > own or self._threads > own:
                 cond_wait(self._all_done, None)
             # Every worker has finished its last step; wait for the threads to be gone too.
