@@ -125,6 +125,9 @@ def _report_exception(header: str) -> None:
 class TaskScheduler(abc.ABC):
     """The abstract base of schedulers; it also tracks which thread runs which task.
 
+    The tracking is a per-thread record (see the module docstring) that dies with its thread,
+    so the registry holds threads weakly and a finished thread leaves no entry behind.
+
     Subclasses call ``TaskScheduler.__init__()`` *after* validating their own arguments: it
     creates the synchronization lock and registers the finalizer, which calls
     :meth:`__finalize__` at interpreter exit (a scheduler that is garbage-collected earlier

@@ -249,6 +249,13 @@ class Task(Generic[T]):
     or the target raised that interrupt's exception; SEMANTICS §3.3). Waiting for it
     (:meth:`wait`, :attr:`result`) cooperates with the scheduler.
 
+    A ``KeyboardInterrupt`` or ``SystemExit`` raised by a target also ends the task
+    ``FAILED``, with a ``ThreadingException`` whose ``__cause__`` is the original; waiters and
+    continuations are released as usual. On a worker thread the original is then printed,
+    with its traceback, to ``sys.stderr`` and goes no further (the worker carries on); on any
+    other thread (inline or ``run_synchronously`` execution, the main thread say) it is
+    re-raised once the task is finalised, so Ctrl+C still reaches the application.
+
     Each task runs in a copy of the :mod:`contextvars` context of the code that created it:
     the context is copied when the task is constructed and the target is called inside that
     copy, so context variables set before ``Task.run`` are visible in the task, and values
