@@ -9,7 +9,9 @@ Usage::
 tree and puts the path of every regular file into a bounded ``ProducerConsumerQueue``; when the
 queue is full the producer blocks until a consumer takes a path (back-pressure). ``N`` consumer
 tasks take paths from the queue and hash each file with SHA-256 in 1 MiB chunks. ``hashlib``
-releases the GIL while it hashes large buffers, so the consumers really run in parallel.
+releases the GIL while it hashes a large buffer, so large files are hashed in parallel; for
+small files the per-file Python work and system calls, which hold the GIL, dominate, and the
+baseline shows what the threads gain or cost on the tree at hand.
 
 The main thread refreshes a progress line while the job runs, prints a summary, then hashes
 the same files again on its own (the single-threaded baseline) and checks that both runs give
