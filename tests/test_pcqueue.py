@@ -640,16 +640,18 @@ def test_iteration_ends_on_completion_and_stays_ended() -> None:
 def test_a_failure_propagates_out_of_a_for_loop() -> None:
     queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
     seen: list[int] = []
+    got_one = threading.Event()
 
     def loop() -> None:
         for item in queue.get_iterator():
             seen.append(item)
+            got_one.set()
 
     consumer = blocked(loop)
     queue.put(1)
     error = Boom()
-    while not seen:
-        time.sleep(0.001)
+    assert got_one.wait(TIMEOUT)
+    wait_until_blocked(consumer.thread)
     queue.fail(error)
     assert raises_in(consumer, Boom) is error
     assert seen == [1]
@@ -805,16 +807,17 @@ def test_an_interrupt_stops_a_for_loop_with_interrupt_exception_not_silently() -
     queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
     stop = InterruptSignal()
     got: list[int] = []
+    got_one = threading.Event()
 
     def loop() -> None:
         iterator = queue.get_iterator()
         while True:
             got.append(iterator.next(None, stop.interrupt))
+            got_one.set()
 
     consumer = blocked(loop)
     queue.put(1)
-    while not got:
-        time.sleep(0.001)
+    assert got_one.wait(TIMEOUT)
     wait_until_blocked(consumer.thread)
     stop.signal()
     raises_in(consumer, InterruptException)
@@ -866,7 +869,7 @@ def test_try_take_keeps_one_deadline_across_stolen_wake_ups() -> None:
         while not stop.is_set():
             queue.put(1)
             queue.try_take()  # usually steals the item from the waiting consumer
-            time.sleep(0.005)
+            stop.wait(0.005)  # pacing, not synchronisation
 
     thief = ThreadRunner(steal)
     try:
@@ -1365,6 +1368,28 @@ def test_several_threads_may_share_one_iterator() -> None:
 # -- Ctrl+C ----------------------------------------------------------------------------------
 
 
+def wait_until_sleeping(pid: int) -> None:
+    """Return once process ``pid`` sleeps in the kernel (blocked), where /proc tells."""
+    stat = f"/proc/{pid}/stat"
+    pause = threading.Event()
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with open(stat) as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+        except OSError:
+            pause.wait(0.2)  # no /proc: give the child a moment to reach its wait
+            return
+        if fields[0] == "S":
+            # Asleep now; confirm on a second look that it is not a passing moment.
+            pause.wait(0.05)
+            with open(stat) as file:
+                if file.read().rsplit(")", 1)[1].split()[0] == "S":
+                    return
+        pause.wait(0.01)
+    raise AssertionError(f"process {pid} did not block")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_interrupts_a_main_thread_blocked_in_a_for_loop() -> None:
     code = textwrap.dedent(
@@ -1388,7 +1413,7 @@ def test_ctrl_c_interrupts_a_main_thread_blocked_in_a_for_loop() -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "blocked"
-        time.sleep(0.2)  # let the loop reach its wait; a late signal is still delivered
+        wait_until_sleeping(child.pid)
         sent = time.monotonic()
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=10)
@@ -1446,7 +1471,6 @@ def test_a_task_consumer_is_interrupted_by_its_own_interrupt() -> None:
 
     with ConcurrentTaskScheduler(1) as scheduler:
         consumer = Task.create(scheduler=scheduler, interrupt=stop.interrupt).run(consume)
-        time.sleep(0.05)
-        stop.signal()
+        stop.signal()  # before or during the take: either way it raises InterruptException
         assert consumer.wait(TIMEOUT)
         assert consumer.is_interrupted
