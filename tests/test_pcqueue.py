@@ -32,6 +32,7 @@ from runtime.threading import (
     InterruptException,
     InterruptSignal,
     Lock,
+    _constants,
 )
 from runtime.threading.parallel import (
     ProducerConsumerQueue,
@@ -1444,7 +1445,11 @@ def test_task_consumers_share_the_items() -> None:
     assert sorted(x for r in results for x in r) == list(range(300))
 
 
-def test_a_producer_and_a_consumer_on_a_one_slot_scheduler_do_not_deadlock() -> None:
+def test_a_producer_and_a_consumer_on_a_one_slot_scheduler_do_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each hand-over waits out the suspension grace period once: keep it short.
+    monkeypatch.setattr(_constants, "TASK_SUSPEND_AFTER", 0.01)
     queue: ProducerConsumerQueue[int] = ProducerConsumerQueue(capacity=2)
 
     def consume(task: Task[list[int]]) -> list[int]:
