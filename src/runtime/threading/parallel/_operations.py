@@ -469,20 +469,29 @@ def start_workers(
     policy: FailurePolicy,
     outputs: Sequence[ProducerConsumerQueue[Any]],
     scheduler: TaskScheduler | None,
+    target_fn: Callable[..., Any] | None = None,
 ) -> list[Task[None]]:
     """Start ``count`` worker tasks over ``source_items`` (``None``: call ``fn`` once each).
 
-    Each worker runs with ``policy.signal``'s interrupt. If starting a worker fails (for
-    example on a closed scheduler), the error is recorded as a failure, the workers already
-    started are stopped, and the error propagates.
+    Each worker runs with ``policy.signal``'s interrupt. Its ``target`` names ``target_fn``
+    (default ``fn``), the user's function, not the internal loop it executes (API §3.3). If
+    starting a worker fails (for example on a closed scheduler), the error is recorded as a
+    failure, the workers already started are stopped, and the error propagates.
     """
     source = None if source_items is None else _source_for(source_items)
     work = _Work(source, fn, args, kwargs, tuple(outputs), policy)
     proto = Task.create(name=name, interrupt=policy.signal.interrupt, scheduler=scheduler)
+    target = _names_of(fn if target_fn is None else target_fn)[1]
     workers: list[Task[None]] = []
     try:
         for _ in range(count):
-            workers.append(proto.run(_work_loop, work))
+            # Planned, given the user's target while no other thread can see it, then
+            # scheduled: schedule() resolves the scheduler as run() would (the proto's, else
+            # the captured open PContext's, else TaskScheduler.current()).
+            worker = proto.plan(_work_loop, work)
+            worker._target = target
+            worker.schedule()
+            workers.append(worker)
     except Exception as error:
         policy.fail(error)
         settle_when_done(workers, policy, outputs, owns_outputs=False, name=name)
@@ -508,13 +517,15 @@ def run_operation(
     outputs: Sequence[ProducerConsumerQueue[Any]] = (),
     owns_outputs: bool = False,
     parent: FailurePolicy | None = None,
+    target_fn: Callable[..., Any] | None = None,
 ) -> Task[None]:
     """Run one operation and return the task that settles it (see :func:`settle_when_done`).
 
     ``signal`` is the operation's own signal (see :func:`operation_signal`); every worker
     runs with its interrupt. ``items=None`` calls ``fn`` once per worker; an empty ``Sized``
     input starts no worker. Failures are reported to ``parent`` too, before the operation's
-    own outputs are failed.
+    own outputs are failed. The workers' ``target`` names ``target_fn``, by default ``fn``:
+    a caller whose ``fn`` wraps the user's function passes the user's function here.
 
     Raises:
         TypeError: ``fn`` is not callable or ``items`` is not iterable.
@@ -534,6 +545,7 @@ def run_operation(
         policy=policy,
         outputs=outputs,
         scheduler=scheduler,
+        target_fn=target_fn,
     )
     return settle_when_done(workers, policy, outputs, owns_outputs=owns_outputs, name=name)
 

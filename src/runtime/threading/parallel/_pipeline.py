@@ -252,6 +252,8 @@ class PFn(Generic[Tin, Tout]):
             outputs=(output,),
             owns_outputs=owns_output,
             parent=env.policy,
+            # A filter's workers run _filter_step; their target is the user's predicate.
+            target_fn=args[0] if fn is _filter_step else fn,
         )
 
 
