@@ -3,22 +3,37 @@
 
 Usage::
 
-    python examples/checksum.py [DIRECTORY] [--workers N] [--capacity N] [--no-baseline]
+    python examples/checksum.py [DIRECTORY] [--workers N] [--capacity N] [--small-file BYTES]
+                                [--compare-stdlib] [--no-baseline]
 
 ``DIRECTORY`` defaults to the Python standard library directory. One producer task walks the
-tree and puts the path of every regular file into a bounded ``ProducerConsumerQueue``; when the
-queue is full the producer blocks until a consumer takes a path (back-pressure). ``N`` consumer
-tasks take paths from the queue and hash each file with SHA-256 in 1 MiB chunks. ``hashlib``
-releases the GIL while it hashes a large buffer, so large files are hashed in parallel; for
-small files the per-file Python work and system calls, which hold the GIL, dominate, and the
-baseline shows what the threads gain or cost on the tree at hand.
+tree with ``os.scandir`` and puts the regular files, in *batches* of up to ``BATCH_FILES``
+files or ``BATCH_BYTES`` bytes, into a bounded ``ProducerConsumerQueue``; when the queue is
+full the producer blocks until a consumer takes a batch (back-pressure). ``N`` consumer tasks
+take batches from the queue and hash each file with SHA-256: a file of up to 1 MiB with a
+single ``read``, a larger one in 1 MiB chunks.
 
-The main thread refreshes a progress line while the job runs, prints a summary, then hashes
-the same files again on its own (the single-threaded baseline) and checks that both runs give
-the same combined digest. Ctrl+C stops the job cleanly: the tasks are interrupted, a partial
+Where the work goes follows from the GIL. ``hashlib`` releases it while it hashes a buffer of
+2 KiB or more, so hashing large files runs in parallel. Everything else (walking the tree,
+the Python code around each file, and every system call, which releases the GIL and then
+takes it back) holds it. When several threads do such work at once, each of their system
+calls hands the GIL to another thread, and a job made of small files gets *slower* with more
+threads. So the producer, whose walk is GIL-bound anyway, hashes the files smaller than
+``--small-file`` (default 64 KiB) itself, and only the larger files, whose hashing releases
+the GIL, go through the queue. ``--small-file 0`` sends every file through the queue.
+
+Batches keep the queue traffic low: a few hundred puts and takes, and as many wake-ups,
+instead of one per file. The size of each file comes from the walk (``DirEntry.stat()``), so a
+consumer reads the file without an ``fstat`` and with a single ``read`` when it fits.
+
+The main thread refreshes a progress line while the job runs and prints a summary. Then, for
+comparison, it can run the same job with plain ``threading.Thread`` consumers and a
+``queue.Queue`` (``--compare-stdlib``), and it runs it single-threaded, walking and hashing on
+the main thread alone (the baseline, skipped with ``--no-baseline``); every run must give the
+same combined digest. Ctrl+C stops the job cleanly: the tasks are interrupted, a partial
 summary is printed and the exit code is 130.
 
-Exit codes: 0 success (unreadable files are reported, not fatal), 1 the two runs disagree or a
+Exit codes: 0 success (unreadable files are reported, not fatal), 1 two runs disagree or a
 task failed, 2 bad arguments, 130 interrupted.
 """
 
@@ -27,11 +42,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import queue
 import stat
 import sys
 import sysconfig
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
 
@@ -42,10 +59,22 @@ from runtime.threading.tasks.schedulers import ConcurrentTaskScheduler
 
 T = TypeVar("T")
 
+#: A regular file found by the walk: its path and the size the walk saw.
+FileEntry = tuple[str, int]
+#: What goes through the queue: several files at once.
+Batch = list[FileEntry]
+
 #: Bytes read and hashed per call; large enough for hashlib to release the GIL.
 CHUNK_SIZE = 1 << 20
-#: Default bound on paths waiting in the queue.
-DEFAULT_CAPACITY = 1024
+#: Default for ``--small-file``: smaller files are hashed by the producer itself.
+SMALL_FILE = 64 << 10
+#: A batch is put into the queue once it holds this many files...
+BATCH_FILES = 64
+#: ... or this many bytes, so a few large files make a batch of their own and the consumers
+#: share the large files evenly.
+BATCH_BYTES = 4 << 20
+#: Default bound on batches waiting in the queue.
+DEFAULT_CAPACITY = 16
 #: Seconds between two refreshes of the progress line.
 PROGRESS_INTERVAL = 0.1
 #: When stdout is not a terminal, print a plain progress line every this many refreshes.
@@ -56,8 +85,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
-# O_NONBLOCK keeps ``open`` from hanging on a FIFO that replaced a file after the walk saw it;
-# it has no effect on regular files. O_BINARY matters on Windows, which has no O_NONBLOCK.
+# O_NONBLOCK keeps ``open`` and ``read`` from hanging on a FIFO that replaced a file after the
+# walk saw it; it has no effect on regular files. O_BINARY matters on Windows, which has no
+# O_NONBLOCK.
 _OPEN_FLAGS: int = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 # os.readv reads straight into the reused buffer (POSIX); elsewhere os.read copies a chunk.
 _HAS_READV = hasattr(os, "readv")
@@ -67,19 +97,20 @@ _HAS_READV = hasattr(os, "readv")
 class WalkStats:
     """What the producer found.
 
-    Written only by the producer task. The main thread reads ``files`` while the job runs (a
+    Written only by the producer. The main thread reads ``files`` while the job runs (a
     single int read, possibly a little stale) and the rest once the producer has finished.
     """
 
     files: int = 0
     directories: int = 0
     symlinks: int = 0
+    batches: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class HashStats:
-    """What one consumer (or the sequential baseline) hashed.
+    """What one task or thread (or the single-threaded baseline) hashed.
 
     Written only by its owner. The main thread reads ``files`` and ``size`` for the progress
     line while the job runs, and the dictionaries once the owner has finished.
@@ -91,44 +122,69 @@ class HashStats:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def hash_file(path: str, buffer: bytearray, interrupt: Interrupt) -> tuple[str, int]:
-    """Hash the regular file at ``path`` with SHA-256.
+@dataclass(slots=True)
+class JobResult:
+    """The outcome of one parallel run (with the library, or with plain threads)."""
 
-    Reads the file in ``len(buffer)`` chunks into ``buffer``; blocks only on file I/O. Reading
-    stops after the size the file had when it was opened, which saves one ``read`` per file:
-    every system call releases and re-takes the GIL, and with tens of thousands of small files
-    those hand-offs between threads are a large part of the cost.
+    walk: WalkStats
+    #: The files the producer hashed itself (those under ``--small-file``).
+    producer: HashStats
+    #: One entry per consumer.
+    consumers: list[HashStats]
+    seconds: float
+    interrupted: bool = False
+    #: Exceptions of tasks or threads that failed: a bug, never an unreadable file.
+    failures: list[BaseException] = field(default_factory=list)
+
+    def merged(self) -> HashStats:
+        """Return one ``HashStats`` holding what the producer and every consumer hashed."""
+        return merge([self.producer, *self.consumers])
+
+
+def hash_file(path: str, size: int, buffer: bytearray, interrupt: Interrupt) -> tuple[str, int]:
+    """Hash the first ``size`` bytes of the file at ``path`` with SHA-256.
+
+    ``size`` is what the walk saw, so no ``fstat`` is needed: every system call releases the
+    GIL and takes it back, and with tens of thousands of small files each one saved counts.
+    A file of up to ``len(buffer)`` bytes is read with one ``read``; a larger one is read in
+    ``len(buffer)`` chunks into ``buffer``. Blocks only on file I/O.
 
     Args:
         path: the file to hash.
-        buffer: scratch space reused across calls, so no chunk is allocated.
+        size: the number of bytes to hash; reading stops earlier if the file has shrunk.
+        buffer: scratch space for the chunks, reused across calls.
         interrupt: checked after every chunk, so a huge file does not delay a stop.
 
     Returns:
         The hex digest and the number of bytes hashed.
 
     Raises:
-        OSError: the file cannot be opened or read, or is not a regular file.
+        OSError: the file cannot be opened or read.
         InterruptException: ``interrupt`` is signaled.
     """
-    digest = hashlib.sha256()
-    view = memoryview(buffer)
-    size = 0
     fd = os.open(path, _OPEN_FLAGS)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"not a regular file: {path!r}")
-        while size < info.st_size:
-            count = _read_into(fd, view)
+        if size <= len(buffer):
+            data = os.read(fd, size) if size else b""
+            if len(data) == size:
+                return hashlib.sha256(data).hexdigest(), size
+            # A short read: the file has shrunk; the loop below reads what is left, if any.
+            digest = hashlib.sha256(data)
+            done = len(data)
+        else:
+            digest = hashlib.sha256()
+            done = 0
+        view = memoryview(buffer)
+        while done < size:
+            count = _read_into(fd, view[: min(size - done, len(view))])
             if not count:
-                break  # the file shrank after it was opened
+                break  # the file shrank after the walk saw it
             digest.update(view[:count])
-            size += count
+            done += count
             interrupt.raise_if_signaled()
     finally:
         os.close(fd)
-    return digest.hexdigest(), size
+    return digest.hexdigest(), done
 
 
 def _read_into(fd: int, view: memoryview) -> int:
@@ -140,18 +196,41 @@ def _read_into(fd: int, view: memoryview) -> int:
     return len(data)
 
 
+def hash_files(
+    files: Iterable[FileEntry], stats: HashStats, buffer: bytearray, interrupt: Interrupt
+) -> None:
+    """Hash every file of ``files`` into ``stats``.
+
+    A file that cannot be read is recorded in ``stats.errors``; it does not stop the loop.
+
+    Raises:
+        InterruptException: ``interrupt`` is signaled (checked after every chunk).
+    """
+    digests = stats.digests
+    for path, size in files:
+        try:
+            digest, count = hash_file(path, size, buffer, interrupt)
+        except OSError as error:
+            stats.errors[path] = describe(error)
+            continue
+        digests[path] = digest
+        stats.size += count
+        stats.files += 1
+
+
 def describe(error: OSError) -> str:
     """Return a one-line reason for ``error``, without the path."""
     return error.strerror or str(error) or type(error).__name__
 
 
-def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[str]:
-    """Yield the path of every regular file under ``root``.
+def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[FileEntry]:
+    """Yield the path and size of every regular file under ``root``.
 
     The walk uses ``os.scandir`` and an explicit stack, never follows symbolic links (they
     are counted and skipped) and records unreadable directories and entries in ``walk``
     instead of stopping. Each directory is read completely and closed before its files are
-    yielded, so at most one directory handle is open at a time.
+    yielded, so at most one directory handle is open at a time. The size comes from
+    ``DirEntry.stat()``: one ``lstat`` per file on POSIX, free on Windows.
 
     Raises:
         InterruptException: ``interrupt`` is signaled (checked once per directory).
@@ -173,38 +252,87 @@ def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[str
                 if entry.is_symlink():
                     walk.symlinks += 1
                     continue
-                is_directory = entry.is_dir(follow_symlinks=False)
-                is_file = not is_directory and entry.is_file(follow_symlinks=False)
+                if entry.is_dir(follow_symlinks=False):
+                    subdirectories.append(entry.path)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                info = entry.stat(follow_symlinks=False)
             except OSError as error:
                 walk.errors.append((entry.path, describe(error)))
                 continue
-            if is_directory:
-                subdirectories.append(entry.path)
-            elif is_file:
-                yield entry.path
+            if stat.S_ISREG(info.st_mode):
+                walk.files += 1
+                yield entry.path, info.st_size
         # Reversed, so the stack pops subdirectories in the order scandir listed them.
         pending.extend(reversed(subdirectories))
 
 
-def produce(
-    task: Task[WalkStats], paths: ProducerConsumerQueue[str], root: str, walk: WalkStats
-) -> WalkStats:
-    """Put the path of every file under ``root`` into ``paths``, then complete the queue.
+def walk_in_batches(
+    root: str,
+    walk: WalkStats,
+    own: HashStats,
+    small_file: int,
+    interrupt: Interrupt,
+) -> Iterator[Batch]:
+    """Walk ``root``; hash the files under ``small_file`` bytes into ``own``; batch the rest.
 
-    Blocks in ``put`` while the queue is at capacity, until a consumer takes a path or the
+    This is the producer's work, the same for the library job and the plain-threads one. The
+    small files are collected in batches too, which the producer hashes itself as each one
+    fills up. A batch of large files is yielded once it holds ``BATCH_FILES`` files or
+    ``BATCH_BYTES`` bytes; the last, partial batches at the end of the walk.
+
+    Raises:
+        InterruptException: ``interrupt`` is signaled.
+    """
+    buffer = bytearray(min(CHUNK_SIZE, max(small_file, 1)))
+    small: Batch = []
+    batch: Batch = []
+    batch_bytes = 0
+    for entry in walk_files(root, walk, interrupt):
+        if entry[1] < small_file:
+            small.append(entry)
+            if len(small) >= BATCH_FILES:
+                hash_files(small, own, buffer, interrupt)
+                small = []
+            continue
+        batch.append(entry)
+        batch_bytes += entry[1]
+        if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+            walk.batches += 1
+            yield batch
+            batch = []
+            batch_bytes = 0
+    if batch:
+        walk.batches += 1
+        yield batch
+    hash_files(small, own, buffer, interrupt)
+
+
+def produce(
+    task: Task[WalkStats],
+    batches: ProducerConsumerQueue[Batch],
+    root: str,
+    walk: WalkStats,
+    own: HashStats,
+    small_file: int,
+) -> WalkStats:
+    """Walk ``root`` into ``batches`` (see :func:`walk_in_batches`), then complete the queue.
+
+    Blocks in ``put`` while the queue is at capacity, until a consumer takes a batch or the
     task's interrupt is signaled. On any error, including that interrupt, the queue is failed
     with the error, so every consumer blocked on it wakes up and sees it.
 
     Raises:
         InterruptException: the job was stopped.
     """
+    interrupt = task.interrupt
     try:
-        for path in walk_files(root, walk, task.interrupt):
-            paths.put(path, interrupt=task.interrupt)
-            walk.files += 1
-        paths.complete()
+        for batch in walk_in_batches(root, walk, own, small_file, interrupt):
+            batches.put(batch, interrupt=interrupt)
+        batches.complete()
     except Exception as error:
-        paths.fail(error)
+        batches.fail(error)
         raise
     return walk
 
@@ -228,9 +356,9 @@ def iterate(queue: ProducerConsumerQueue[T], interrupt: Interrupt) -> Iterator[T
 
 
 def consume(
-    task: Task[HashStats], paths: ProducerConsumerQueue[str], stats: HashStats
+    task: Task[HashStats], batches: ProducerConsumerQueue[Batch], stats: HashStats
 ) -> HashStats:
-    """Hash every file whose path this consumer takes from ``paths``.
+    """Hash every file of every batch this consumer takes from ``batches``.
 
     Blocks while the queue is empty and still open. A file that cannot be read is recorded in
     ``stats.errors``; it does not stop the consumer.
@@ -239,15 +367,8 @@ def consume(
         InterruptException: the job was stopped.
     """
     buffer = bytearray(CHUNK_SIZE)
-    for path in iterate(paths, task.interrupt):
-        try:
-            digest, size = hash_file(path, buffer, task.interrupt)
-        except OSError as error:
-            stats.errors[path] = describe(error)
-            continue
-        stats.digests[path] = digest
-        stats.size += size
-        stats.files += 1
+    for batch in iterate(batches, task.interrupt):
+        hash_files(batch, stats, buffer, task.interrupt)
     return stats
 
 
@@ -284,6 +405,11 @@ def megabytes(size: int) -> float:
 def rate(size: int, seconds: float) -> float:
     """Return the throughput in MB/s, 0 for an empty interval."""
     return megabytes(size) / seconds if seconds > 0 else 0.0
+
+
+def kibibytes(size: int) -> str:
+    """Format a byte count given on the command line, in KiB when it is a whole number."""
+    return f"{size >> 10:,} KiB" if size and not size % 1024 else f"{size:,} bytes"
 
 
 class Progress:
@@ -328,21 +454,21 @@ def start_tasks(
     tasks: list[Task[Any]],
     scheduler: ConcurrentTaskScheduler,
     stop: InterruptSignal,
-    paths: ProducerConsumerQueue[str],
+    batches: ProducerConsumerQueue[Batch],
     root: str,
-    walk: WalkStats,
-    stats: Sequence[HashStats],
+    small_file: int,
+    job: JobResult,
 ) -> None:
-    """Start the producer and one consumer per entry of ``stats`` on ``scheduler``.
+    """Start the producer and one consumer per entry of ``job.consumers`` on ``scheduler``.
 
     Each task is appended to ``tasks`` as soon as it is started, so that after a Ctrl+C in
     the middle of this call the caller still waits for every task that did start.
     """
     producer = Task.create(name="producer", interrupt=stop.interrupt, scheduler=scheduler)
-    tasks.append(producer.run(produce, paths, root, walk))
-    for n, own in enumerate(stats, 1):
+    tasks.append(producer.run(produce, batches, root, job.walk, job.producer, small_file))
+    for n, own in enumerate(job.consumers, 1):
         proto = Task.create(name=f"consumer-{n}", interrupt=stop.interrupt, scheduler=scheduler)
-        consumer = proto.run(consume, paths, own)
+        consumer = proto.run(consume, batches, own)
         tasks.append(consumer)
         # A consumer that fails stops the job, so the producer is never left blocked on a
         # full queue that nobody drains any more.
@@ -352,8 +478,8 @@ def start_tasks(
 
 
 def run_parallel(
-    root: str, workers: int, capacity: int, progress: Progress
-) -> tuple[WalkStats, list[HashStats], float, bool, list[Exception]]:
+    root: str, workers: int, capacity: int, small_file: int, progress: Progress
+) -> JobResult:
     """Checksum ``root`` with one producer and ``workers`` consumer tasks.
 
     Blocks until every task has finished, refreshing ``progress`` every
@@ -361,17 +487,15 @@ def run_parallel(
     the interrupt shared by the tasks; the function then waits for them to stop.
 
     Returns:
-        The producer's and consumers' statistics, the elapsed seconds, whether the job was
-        interrupted, and the exceptions of tasks that failed (a bug, never an unreadable file).
+        What the tasks found and hashed, the elapsed seconds, whether the job was interrupted,
+        and the exceptions of tasks that failed.
     """
-    walk = WalkStats()
-    stats = [HashStats() for _ in range(workers)]
+    job = JobResult(WalkStats(), HashStats(), [HashStats() for _ in range(workers)], 0.0)
     stop = InterruptSignal()
     # The bound is what makes the producer wait for slow consumers instead of listing a huge
     # tree into memory first.
-    paths = ProducerConsumerQueue[str](capacity=capacity)
-    interrupted = False
-    failures: list[Exception] = []
+    batches = ProducerConsumerQueue[Batch](capacity=capacity)
+    everyone = [job.producer, *job.consumers]
     started = time.perf_counter()
     # One thread per task: the producer plus the consumers. Leaving the block closes the
     # scheduler, which waits until every task has finished and every worker has exited.
@@ -379,11 +503,11 @@ def run_parallel(
         tasks: list[Task[Any]] = []
         try:
             try:
-                start_tasks(tasks, scheduler, stop, paths, root, walk, stats)
+                start_tasks(tasks, scheduler, stop, batches, root, small_file, job)
                 while not Task.wait_all(tasks, PROGRESS_INTERVAL):
-                    progress.update(walk, stats, started)
+                    progress.update(job.walk, everyone, started)
             except KeyboardInterrupt:
-                interrupted = True
+                job.interrupted = True
                 progress.clear()
                 print("Interrupted: stopping the tasks...", flush=True)
                 stop.signal()
@@ -394,14 +518,90 @@ def run_parallel(
                     except KeyboardInterrupt:
                         continue  # already stopping; the tasks end within one chunk
         except AggregateException as error:
-            failures.extend(error.exceptions)
+            job.failures.extend(error.exceptions)
         finally:
             progress.clear()
-    return walk, stats, time.perf_counter() - started, interrupted, failures
+    job.seconds = time.perf_counter() - started
+    return job
 
 
-def run_sequential(files: Sequence[str]) -> tuple[HashStats, float]:
-    """Hash ``files`` one after the other on the calling thread.
+def run_stdlib(root: str, workers: int, capacity: int, small_file: int) -> JobResult:
+    """Run the same job with plain ``threading.Thread`` consumers and a ``queue.Queue``.
+
+    The calling thread is the producer; ``workers`` threads consume. It exists to show what
+    the library itself costs: the producer's and the consumers' work are the same functions
+    as in :func:`run_parallel`. Blocks until every thread has finished.
+
+    Returns:
+        What was found and hashed, the elapsed seconds, and the exceptions of consumer
+        threads that failed.
+
+    Raises:
+        KeyboardInterrupt: Ctrl+C; the consumer threads have stopped.
+    """
+    job = JobResult(WalkStats(), HashStats(), [HashStats() for _ in range(workers)], 0.0)
+    # None ends a consumer; the producer puts one per consumer, whatever happened.
+    batches: queue.Queue[Batch | None] = queue.Queue(capacity)
+    # Set on Ctrl+C or when a consumer fails: the producer stops walking and the consumers
+    # skip the batches still queued (they keep taking them, so that every end marker is
+    # taken and no put blocks for ever).
+    stop = threading.Event()
+    never = Interrupt.none()
+
+    def consume_plain(stats: HashStats) -> None:
+        buffer = bytearray(CHUNK_SIZE)
+        while (batch := batches.get()) is not None:
+            if stop.is_set():
+                continue
+            try:
+                hash_files(batch, stats, buffer, never)
+            except Exception as error:
+                job.failures.append(error)
+                stop.set()
+
+    threads = [
+        threading.Thread(target=consume_plain, args=(own,), name=f"plain-consumer-{n}")
+        for n, own in enumerate(job.consumers, 1)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    try:
+        for batch in walk_in_batches(root, job.walk, job.producer, small_file, never):
+            if stop.is_set():
+                break
+            batches.put(batch)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        _end_plain_consumers(batches, threads)
+    job.seconds = time.perf_counter() - started
+    return job
+
+
+def _end_plain_consumers(
+    batches: queue.Queue[Batch | None], threads: list[threading.Thread]
+) -> None:
+    """Put one end marker per consumer thread and join them all, even through Ctrl+C."""
+    pending = len(threads)
+    while pending:
+        try:
+            batches.put(None)
+            pending -= 1
+        except KeyboardInterrupt:
+            continue  # already stopping; the consumers skip what is left
+    for thread in threads:
+        while True:
+            try:
+                thread.join()
+                break
+            except KeyboardInterrupt:
+                continue
+
+
+def run_sequential(root: str) -> tuple[HashStats, float]:
+    """Do the whole job on the calling thread: walk ``root`` and hash every file.
 
     Returns:
         The statistics and the elapsed seconds.
@@ -413,15 +613,7 @@ def run_sequential(files: Sequence[str]) -> tuple[HashStats, float]:
     buffer = bytearray(CHUNK_SIZE)
     never = Interrupt.none()
     started = time.perf_counter()
-    for path in files:
-        try:
-            digest, size = hash_file(path, buffer, never)
-        except OSError as error:
-            stats.errors[path] = describe(error)
-            continue
-        stats.digests[path] = digest
-        stats.size += size
-        stats.files += 1
+    hash_files(walk_files(root, WalkStats(), never), stats, buffer, never)
     return stats, time.perf_counter() - started
 
 
@@ -452,6 +644,25 @@ def summary_line(label: str, stats: HashStats, seconds: float, detail: str) -> s
     )
 
 
+def split_line(job: JobResult, small_file: int) -> str:
+    """Format the summary line telling which files the producer and the consumers hashed."""
+    producer = job.producer
+    consumers = merge(job.consumers)
+    return (
+        f"{'Split:':<12}producer {producer.files:,} files under {kibibytes(small_file)} "
+        f"({megabytes(producer.size):,.1f} MB); consumers {consumers.files:,} files "
+        f"({megabytes(consumers.size):,.1f} MB) in {job.walk.batches:,} batches"
+    )
+
+
+def gil_note() -> str:
+    """Explain in one line why the threads gained nothing on this tree."""
+    return (
+        f"{'Note:':<12}small files are GIL-bound: the walk and each file's system calls and "
+        "Python code hold the GIL, which threads cannot share; only hashing releases it"
+    )
+
+
 def positive_int(text: str) -> int:
     """Parse a command-line integer that must be at least 1."""
     try:
@@ -460,6 +671,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse a command-line integer that must be at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
@@ -487,7 +709,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=positive_int,
         default=DEFAULT_CAPACITY,
         metavar="N",
-        help="maximum number of paths waiting in the queue (default: %(default)s)",
+        help=f"maximum number of batches (of up to {BATCH_FILES} files or "
+        f"{BATCH_BYTES >> 20} MiB) waiting in the queue (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--small-file",
+        type=non_negative_int,
+        default=SMALL_FILE,
+        metavar="BYTES",
+        help="files smaller than this are hashed by the producer itself, the others go "
+        "through the queue; 0 sends every file through the queue (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--compare-stdlib",
+        action="store_true",
+        help="also run the same job with threading.Thread consumers and a queue.Queue",
     )
     parser.add_argument(
         "--no-baseline",
@@ -500,57 +736,87 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_digest(label: str, digest: str, expected: str) -> bool:
+    """Print ``digest`` for the run ``label``; report on stderr if it differs from ``expected``."""
+    print(f"{'Digest:':<12}{digest} ({label})")
+    if digest == expected:
+        return True
+    print(
+        f"error: the parallel and {label} digests differ (did files change between the two runs?)",
+        file=sys.stderr,
+    )
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the process exit code."""
     args = parse_args(argv)
     root = os.path.abspath(args.directory)
     workers: int = args.workers
+    small_file: int = args.small_file
     print(
-        f"Checksumming {root} with {workers} consumer tasks "
-        f"(queue capacity {args.capacity:,}, {CHUNK_SIZE >> 20} MiB chunks)",
+        f"Checksumming {root} with a producer and {workers} consumer tasks "
+        f"(files under {kibibytes(small_file)} hashed by the producer, the others queued in "
+        f"batches of up to {BATCH_FILES} files or {BATCH_BYTES >> 20} MiB, "
+        f"capacity {args.capacity:,} batches)",
         flush=True,
     )
-    walk, stats, seconds, interrupted, failures = run_parallel(
-        root, workers, args.capacity, Progress(sys.stdout)
-    )
-    parallel = merge(stats)
-    errors = walk.errors + sorted(parallel.errors.items())
-    label = "Partial:" if interrupted else "Parallel:"
-    print(summary_line(label, parallel, seconds, f"{workers} consumer tasks"))
+    job = run_parallel(root, workers, args.capacity, small_file, Progress(sys.stdout))
+    parallel = job.merged()
+    errors = job.walk.errors + sorted(parallel.errors.items())
+    label = "Partial:" if job.interrupted else "Parallel:"
+    print(summary_line(label, parallel, job.seconds, f"a producer and {workers} consumer tasks"))
+    print(split_line(job, small_file))
+    walk = job.walk
     print(f"{'Walked:':<12}{walk.directories:,} directories, {walk.symlinks:,} symlinks skipped")
     if errors:
         print(f"{'Unreadable:':<12}{len(errors):,} (listed on stderr)")
         report_errors(errors)
-    for failure in failures:
+    for failure in job.failures:
         print(f"error: a task failed: {type(failure).__name__}: {failure}", file=sys.stderr)
-    if interrupted:
+    if job.interrupted:
         return EXIT_INTERRUPTED
-    if failures:
+    if job.failures:
         return EXIT_FAILED
     digest = combined_digest(root, parallel.digests)
     print(f"{'Digest:':<12}{digest} (parallel)")
-    if args.no_baseline:
-        return EXIT_OK
+    agree = True
 
-    files = sorted([*parallel.digests, *parallel.errors])
-    try:
-        baseline, baseline_seconds = run_sequential(files)
-    except KeyboardInterrupt:
-        print("Interrupted: single-threaded baseline skipped")
-        return EXIT_INTERRUPTED
-    print(summary_line("Sequential:", baseline, baseline_seconds, "main thread, warm cache"))
-    if seconds > 0:
-        print(f"{'Speed-up:':<12}{baseline_seconds / seconds:.2f}x")
-    baseline_digest = combined_digest(root, baseline.digests)
-    print(f"{'Digest:':<12}{baseline_digest} (sequential)")
-    if baseline_digest != digest:
-        print(
-            "error: the parallel and sequential digests differ "
-            "(did files change between the two runs?)",
-            file=sys.stderr,
-        )
+    if args.compare_stdlib:
+        try:
+            plain = run_stdlib(root, workers, args.capacity, small_file)
+        except KeyboardInterrupt:
+            print("Interrupted: comparison with the standard library skipped")
+            return EXIT_INTERRUPTED
+        for failure in plain.failures:
+            print(f"error: a thread failed: {type(failure).__name__}: {failure}", file=sys.stderr)
+        if plain.failures:
+            return EXIT_FAILED
+        merged = plain.merged()
+        detail = f"threading.Thread + queue.Queue, {workers} consumer threads"
+        print(summary_line("Stdlib:", merged, plain.seconds, detail))
+        agree = check_digest("stdlib", combined_digest(root, merged.digests), digest) and agree
+
+    if not args.no_baseline:
+        try:
+            baseline, baseline_seconds = run_sequential(root)
+        except KeyboardInterrupt:
+            print("Interrupted: single-threaded baseline skipped")
+            return EXIT_INTERRUPTED
+        detail = "the main thread walks and hashes, warm cache"
+        print(summary_line("Sequential:", baseline, baseline_seconds, detail))
+        if job.seconds > 0:
+            speed_up = baseline_seconds / job.seconds
+            print(f"{'Speed-up:':<12}{speed_up:.2f}x")
+            if speed_up < 1.0:
+                print(gil_note())
+        baseline_digest = combined_digest(root, baseline.digests)
+        agree = check_digest("sequential", baseline_digest, digest) and agree
+
+    if not agree:
         return EXIT_FAILED
-    print("Digests match.")
+    if args.compare_stdlib or not args.no_baseline:
+        print("Digests match.")
     return EXIT_OK
 
 

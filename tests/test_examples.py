@@ -203,10 +203,11 @@ def test_checksum_rejects_bad_arguments(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
 def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
-    # Every consumer is held inside its first file until the job's interrupt is signaled, so
-    # the job cannot finish on its own. The main thread's first progress refresh (the tasks
-    # are all started by then) raises SIGINT, exactly what Ctrl+C does. The main thread must
-    # stop every task and print a partial summary with exit code 130.
+    # The producer and every consumer are held inside their first file until the job's
+    # interrupt is signaled, so the job cannot finish on its own. The main thread's first
+    # progress refresh (the tasks are all started by then) raises SIGINT, exactly what Ctrl+C
+    # does. The main thread must stop every task and print a partial summary with exit code
+    # 130.
     root, _ = tree
     driver = textwrap.dedent(
         f"""
@@ -217,12 +218,12 @@ def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
         original_hash, original_update = checksum.hash_file, checksum.Progress.update
         ticks = []
 
-        def hash_until_stopped(path, buffer, interrupt):
+        def hash_until_stopped(path, size, buffer, interrupt):
             if not interrupt.wait({SUBPROCESS_TIMEOUT / 2}):
                 print("the job's interrupt was never signaled", file=sys.stderr)
                 sys.exit(3)
             interrupt.raise_if_signaled()
-            return original_hash(path, buffer, interrupt)
+            return original_hash(path, size, buffer, interrupt)
 
         def update_then_ctrl_c(self, *args):
             original_update(self, *args)
