@@ -1243,35 +1243,44 @@ def test_ev31_interrupted_distribution_fails_consumers_with_the_given_interrupt(
 # -- Ev-32 (D34): idle workers are reused; injection only for queued work --------------------
 
 
-def test_ev32_idle_worker_is_reused() -> None:
+@pytest.fixture
+def started_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every thread started during the test (as Ev-32 did)."""
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    return started
+
+
+def test_ev32_idle_worker_is_reused(started_threads: list[str]) -> None:
     s = ConcurrentTaskScheduler(4, keep_alive=60.0)
     try:
-        threads = {Task.create(scheduler=s).run(lambda t: threading.get_ident()).result
-                   for _ in range(20)}
+        for n in range(20):
+            assert Task.create(scheduler=s).run(lambda t, n=n: n).result == n
+        assert len(started_threads) == 1
     finally:
         s.close()
-    assert len(threads) == 1
 
 
-def test_ev32_suspension_injects_threads_only_for_queued_work() -> None:
+def test_ev32_suspension_injects_threads_only_for_queued_work(started_threads: list[str]) -> None:
     s = ConcurrentTaskScheduler(2)
     gate = Event()
-    threads: set[int] = set()
-    lock = threading.Lock()
-
-    def blocked_on_gate(t: Task[bool]) -> bool:
-        with lock:
-            threads.add(threading.get_ident())
-        return gate.wait(TIMEOUT)
-
     try:
-        tasks = [Task.create(scheduler=s).run(blocked_on_gate) for _ in range(10)]
+        tasks = [Task.create(scheduler=s).run(lambda t: gate.wait(TIMEOUT)) for _ in range(10)]
         wait_for(lambda: s.suspended_threads == 10)
-        assert len(threads) == 10  # 2 workers + 8 injected for queued work, no more
-        assert s.allocated_threads == 0
+        # 2 workers, then one injected per suspension while tasks were queued: 8 more. The
+        # last suspensions, with nothing queued, start none.
+        assert len(started_threads) == 10
+        assert s.allocated_threads == 0 and s.active_threads == 0
         gate.signal()
         assert Task.wait_all(tasks, TIMEOUT)
         assert all(t.result for t in tasks)
+        assert len(started_threads) == 10  # resumed workers took their slots back
     finally:
         gate.signal()
         s.close()
