@@ -21,7 +21,7 @@ from typing import Final, NoReturn
 from ._errors import InterruptException
 from ._events import Event, OneTimeEvent, _run_all
 
-__all__ = ("Interrupt", "InterruptSignal")
+__all__ = ("Interrupt", "InterruptSignal", "raise_if_interrupted", "validate_interrupt")
 
 # Guards, for every Interrupt: _signal_id, _exception, _children, _callbacks, _event creation.
 _graph_lock = threading.Lock()
@@ -165,6 +165,28 @@ class Interrupt:
         with _graph_lock:
             if self._callbacks is not None:
                 self._callbacks.pop(callback, None)
+
+
+def validate_interrupt(interrupt: object) -> None:
+    """Check an ``interrupt`` argument.
+
+    Raises:
+        TypeError: ``interrupt`` is neither an :class:`Interrupt` nor ``None``.
+    """
+    if interrupt is not None and not isinstance(interrupt, Interrupt):
+        raise TypeError(f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}")
+
+
+def raise_if_interrupted(interrupt: Interrupt | None) -> None:
+    """The entry check of acquire/take operations (SEMANTICS §2.2): validate, then raise.
+
+    Raises:
+        TypeError: ``interrupt`` is neither an :class:`Interrupt` nor ``None``.
+        InterruptException: ``interrupt`` is signaled (its own exception, per API §0.7).
+    """
+    if interrupt is not None:
+        validate_interrupt(interrupt)
+        interrupt.raise_if_signaled()
 
 
 def _raise(exception: BaseException) -> NoReturn:

@@ -35,7 +35,7 @@ from typing import Any, Final, ParamSpec, TypeVar, final, overload
 
 from ._blocking import cond_wait, deadline_for, subscribe_notify, unsubscribe_notify
 from ._errors import ThreadingException
-from ._interrupts import Interrupt
+from ._interrupts import Interrupt, raise_if_interrupted
 
 __all__ = ("Lock", "LockBase", "Semaphore", "acquire_or_fail", "synclock")
 
@@ -44,16 +44,6 @@ R = TypeVar("R")
 
 _LOCK_TYPE: Final = type(threading.Lock())
 _RLOCK_TYPES: Final = tuple({type(threading.RLock()), threading._PyRLock})  # type: ignore[attr-defined]
-
-
-def _check_interrupt(interrupt: Interrupt | None) -> None:
-    """Raise ``interrupt``'s exception if it is signaled; reject a non-interrupt."""
-    if interrupt is not None:
-        if not isinstance(interrupt, Interrupt):
-            raise TypeError(
-                f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}"
-            )
-        interrupt.raise_if_signaled()
 
 
 class LockBase:
@@ -124,7 +114,7 @@ class LockBase:
                 raise TypeError("'timeout' must be a number or None, not bool")
             deadline = deadline_for(timeout)
         if interrupt is not None:
-            _check_interrupt(interrupt)
+            raise_if_interrupted(interrupt)
         if self._lock.acquire(False):
             return True
         if timeout == 0:

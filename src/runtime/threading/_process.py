@@ -22,7 +22,7 @@ from typing import Any, Final, final
 
 from ._errors import ThreadingException
 from ._events import Event
-from ._interrupts import Interrupt, InterruptSignal
+from ._interrupts import Interrupt, InterruptSignal, validate_interrupt
 from ._timer import call_later
 
 __all__ = ("handle_signals", "signal_after", "sleep", "terminate_event")
@@ -188,8 +188,7 @@ def sleep(time: float, /, interrupt: Interrupt | None = None) -> None:
         TypeError: ``time`` is not a number, or ``interrupt`` is not an Interrupt.
     """
     _check_time(time)
-    if interrupt is not None and not isinstance(interrupt, Interrupt):
-        raise TypeError(f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}")
+    validate_interrupt(interrupt)
     if time == 0:
         return
     terminate_event.wait(time, interrupt)

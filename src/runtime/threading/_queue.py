@@ -17,8 +17,8 @@ from time import monotonic as _monotonic
 from typing import Generic, TypeVar, final
 
 from ._blocking import cond_wait, deadline_for, subscribe_notify, unsubscribe_notify
-from ._interrupts import Interrupt
-from ._locks import Lock, _check_interrupt
+from ._interrupts import Interrupt, raise_if_interrupted
+from ._locks import Lock
 from ._protocols import PIterator
 
 __all__ = ("Queue",)
@@ -127,7 +127,7 @@ class Queue(Generic[T]):
             InterruptException: ``interrupt`` is or becomes signaled; nothing is removed.
         """
         deadline = deadline_for(timeout)
-        _check_interrupt(interrupt)
+        raise_if_interrupted(interrupt)
         lock = self._lock
         if not lock._acquire_until(deadline, interrupt):
             raise TimeoutError("Queue.dequeue timed out")

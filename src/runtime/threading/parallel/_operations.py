@@ -39,7 +39,7 @@ from .._errors import (
     QueueLinkedToAnotherQueueError,
 )
 from .._events import ContinueWhen
-from .._interrupts import Interrupt, InterruptSignal
+from .._interrupts import Interrupt, InterruptSignal, validate_interrupt
 from .._protocols import PIterable, PIterator
 from ..tasks._scheduler import TaskScheduler
 from ..tasks._task import (
@@ -114,8 +114,7 @@ def _check_common(
             )
         if parallelism < 0:
             raise ValueError("'parallelism' must be a non-negative int")
-    if interrupt is not None and not isinstance(interrupt, Interrupt):
-        raise TypeError(f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}")
+    validate_interrupt(interrupt)
     if scheduler is not None and not isinstance(scheduler, TaskScheduler):
         raise TypeError(
             f"'scheduler' must be a TaskScheduler or None, not {type(scheduler).__name__}"

@@ -22,7 +22,7 @@ from typing import final
 
 from .. import _constants
 from .._errors import PipelineException
-from .._interrupts import Interrupt, InterruptSignal
+from .._interrupts import Interrupt, InterruptSignal, validate_interrupt
 from ._scheduler import TaskScheduler, ThreadRecord, thread_record
 
 __all__ = ("PContext", "captured", "inherit", "uninherit")
@@ -75,10 +75,7 @@ class PContext:
             )
         if max_parallelism < 1:
             raise ValueError("Argument max_parallelism must be greater than 0")
-        if interrupt is not None and not isinstance(interrupt, Interrupt):
-            raise TypeError(
-                f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}"
-            )
+        validate_interrupt(interrupt)
         if scheduler is not None and not isinstance(scheduler, TaskScheduler):
             raise TypeError(
                 f"'scheduler' must be a TaskScheduler or None, not {type(scheduler).__name__}"

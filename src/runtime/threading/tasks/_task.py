@@ -53,7 +53,7 @@ from .._errors import (
     ThreadingException,
 )
 from .._events import ContinueWhen, Event, OneTimeEvent
-from .._interrupts import Interrupt
+from .._interrupts import Interrupt, validate_interrupt
 from .._timer import call_later
 from ._context import PContext, inherit, uninherit
 from ._continuations import (
@@ -175,11 +175,6 @@ def _names_of(fn: object) -> tuple[str, str]:
 def _check_callable(fn: object) -> None:
     if not callable(fn):
         raise TypeError(f"'fn' must be callable, not {type(fn).__name__}")
-
-
-def _check_interrupt(interrupt: object) -> None:
-    if interrupt is not None and not isinstance(interrupt, Interrupt):
-        raise TypeError(f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}")
 
 
 def _check_name(name: object) -> None:
@@ -324,7 +319,7 @@ class Task(Generic[T]):
     ) -> None:
         _check_callable(fn)
         _check_name(name)
-        _check_interrupt(interrupt)
+        validate_interrupt(interrupt)
         self._setup(fn, (), None, name or None, interrupt or _NONE, bool(lazy), _names_of(fn)[1])
 
     def _setup(
@@ -835,13 +830,13 @@ class Task(Generic[T]):
                 deadline_for(timeout)
             if interrupt is None:
                 return True
-            _check_interrupt(interrupt)
+            validate_interrupt(interrupt)
             return interrupt._signal_id is None
         return self._wait(deadline_for(timeout), interrupt, timeout is None)
 
     def _wait(self, deadline: float | None, interrupt: Interrupt | None, unbounded: bool) -> bool:
         if interrupt is not None:
-            _check_interrupt(interrupt)
+            validate_interrupt(interrupt)
             if interrupt._signal_id is not None:
                 return False
         if not self._done:
@@ -1058,7 +1053,7 @@ class Task(Generic[T]):
         """
         deadline = deadline_for(timeout)
         items = _task_tuple(tasks)
-        _check_interrupt(interrupt)
+        validate_interrupt(interrupt)
         if interrupt is not None and interrupt._signal_id is not None:
             return False
         if not items:
@@ -1097,7 +1092,7 @@ class Task(Generic[T]):
         """
         deadline = deadline_for(timeout)
         items = _task_tuple(tasks)
-        _check_interrupt(interrupt)
+        validate_interrupt(interrupt)
         if interrupt is not None and interrupt._signal_id is not None:
             return False
         for item in items:
@@ -1241,7 +1236,7 @@ class ContinuationProto:
         self._when = ContinueWhen(when)
         self._mask = check_options(options)
         _check_name(name)
-        _check_interrupt(interrupt)
+        validate_interrupt(interrupt)
         self._name = name or None
         self._interrupt = interrupt or _NONE
 
@@ -1330,7 +1325,7 @@ class TaskProto:
         lazy: bool | None = None,
     ) -> None:
         _check_name(name)
-        _check_interrupt(interrupt)
+        validate_interrupt(interrupt)
         if scheduler is not None and not isinstance(scheduler, TaskScheduler):
             raise TypeError(
                 f"'scheduler' must be a TaskScheduler or None, not {type(scheduler).__name__}"
