@@ -79,6 +79,8 @@ DEFAULT_CAPACITY = 16
 PROGRESS_INTERVAL = 0.1
 #: When stdout is not a terminal, print a plain progress line every this many refreshes.
 PLAIN_PROGRESS_EVERY = 10
+#: A parallel run shorter than this many seconds is explained as too short to gain anything.
+SHORT_JOB = 0.1
 #: Unreadable entries listed on stderr; the rest are only counted.
 MAX_LISTED_ERRORS = 10
 EXIT_OK = 0
@@ -648,19 +650,35 @@ def split_line(job: JobResult, small_file: int) -> str:
     """Format the summary line telling which files the producer and the consumers hashed."""
     producer = job.producer
     consumers = merge(job.consumers)
+    own = (
+        f"producer {producer.files:,} files under {kibibytes(small_file)} "
+        f"({megabytes(producer.size):,.1f} MB)"
+        if small_file
+        else "producer none (--small-file 0)"
+    )
     return (
-        f"{'Split:':<12}producer {producer.files:,} files under {kibibytes(small_file)} "
-        f"({megabytes(producer.size):,.1f} MB); consumers {consumers.files:,} files "
+        f"{'Split:':<12}{own}; consumers {consumers.files:,} files "
         f"({megabytes(consumers.size):,.1f} MB) in {job.walk.batches:,} batches"
     )
 
 
-def gil_note() -> str:
-    """Explain in one line why the threads gained nothing on this tree."""
-    return (
-        f"{'Note:':<12}small files are GIL-bound: the walk and each file's system calls and "
-        "Python code hold the GIL, which threads cannot share; only hashing releases it"
-    )
+def slow_note(seconds: float) -> str:
+    """Explain in one line why the parallel run, which took ``seconds``, was the slower one.
+
+    A very short job costs more to start threads for than it gains. Otherwise either the
+    files were not in the page cache yet (a first run waits for the disk and leaves them
+    cached for the baseline), or they are small: per file, the system calls and the Python
+    code hold the GIL, which threads cannot share; only hashing releases it.
+    """
+    if seconds < SHORT_JOB:
+        reason = "too little work: starting the threads costs more than they gain"
+    else:
+        reason = (
+            "slower in parallel: the files were read from disk (run again: the baseline found "
+            "them cached) or they are small and GIL-bound (per file, the system calls and "
+            "Python code hold the GIL)"
+        )
+    return f"{'Note:':<12}{reason}"
 
 
 def positive_int(text: str) -> int:
@@ -754,9 +772,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = os.path.abspath(args.directory)
     workers: int = args.workers
     small_file: int = args.small_file
+    split = (
+        f"files under {kibibytes(small_file)} hashed by the producer, the others queued"
+        if small_file
+        else "every file queued"
+    )
     print(
-        f"Checksumming {root} with a producer and {workers} consumer tasks "
-        f"(files under {kibibytes(small_file)} hashed by the producer, the others queued in "
+        f"Checksumming {root} with a producer and {workers} consumer tasks ({split} in "
         f"batches of up to {BATCH_FILES} files or {BATCH_BYTES >> 20} MiB, "
         f"capacity {args.capacity:,} batches)",
         flush=True,
@@ -809,7 +831,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed_up = baseline_seconds / job.seconds
             print(f"{'Speed-up:':<12}{speed_up:.2f}x")
             if speed_up < 1.0:
-                print(gil_note())
+                print(slow_note(job.seconds))
         baseline_digest = combined_digest(root, baseline.digests)
         agree = check_digest("sequential", baseline_digest, digest) and agree
 

@@ -171,6 +171,115 @@ def test_checksum_without_baseline(tree: tuple[Path, list[Path]]) -> None:
     assert "Sequential:" not in result.stdout
 
 
+def _split(output: str) -> tuple[int, int, int]:
+    """Return the files hashed by the producer and by the consumers, and the batch count."""
+    line = _field(output, "Split:")
+    match = re.fullmatch(
+        r"producer (?:([\d,]+) files under .*?|none \(--small-file 0\)); "
+        r"consumers ([\d,]+) files \(.*?\) in ([\d,]+) batches",
+        line,
+    )
+    assert match, line
+    producer, consumers, batches = (int((g or "0").replace(",", "")) for g in match.groups())
+    return producer, consumers, batches
+
+
+def test_checksum_splits_files_between_producer_and_consumers(
+    tree: tuple[Path, list[Path]],
+) -> None:
+    # The default --small-file is 64 KiB: the 1 MiB and 2.6 MB files go through the queue,
+    # the four small ones are hashed by the producer.
+    root, files = tree
+    result = _run([str(CHECKSUM), str(root), "--no-baseline"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _split(result.stdout) == (4, 2, 1)
+    assert _digest(result.stdout, "parallel") == _expected_digest(root, files)
+
+
+def test_checksum_every_file_through_the_queue_in_batches(
+    tree: tuple[Path, list[Path]],
+) -> None:
+    # 150 more files: with --small-file 0 every file goes through the queue, in batches of
+    # at most 64 files, and a capacity of one batch makes the producer wait for the consumers.
+    root, files = tree
+    many = root / "many"
+    many.mkdir()
+    for n in range(150):
+        path = many / f"{n:03}.txt"
+        path.write_bytes(b"x" * n)
+        files.append(path)
+    args = [str(CHECKSUM), str(root), "--small-file", "0", "--capacity", "1", "--workers", "2"]
+    result = _run(args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    producer, consumers, batches = _split(out)
+    assert (producer, consumers) == (0, len(files))
+    assert batches == 3  # 156 files of less than 4 MiB in all: 64 + 64 + 28
+    expected = _expected_digest(root, files)
+    assert _digest(out, "parallel") == _digest(out, "sequential") == expected
+    assert "Digests match." in out
+
+
+def test_checksum_compare_stdlib(tree: tuple[Path, list[Path]]) -> None:
+    root, files = tree
+    result = _run([str(CHECKSUM), str(root), "--compare-stdlib", "--capacity", "1"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert _file_count(_field(out, "Stdlib:")) == len(files)
+    assert "threading.Thread + queue.Queue" in _field(out, "Stdlib:")
+    expected = _expected_digest(root, files)
+    assert _digest(out, "parallel") == _digest(out, "stdlib") == expected
+    assert _digest(out, "sequential") == expected
+    assert "Digests match." in out
+
+
+@pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
+def test_checksum_ctrl_c_during_the_stdlib_comparison(tree: tuple[Path, list[Path]]) -> None:
+    # In the plain-threads run the main thread is the producer. Once a consumer thread is
+    # inside the first batch, the producer raises KeyboardInterrupt, exactly where Ctrl+C
+    # would. Every consumer thread must stop and be joined, and the exit code is 130.
+    root, _ = tree
+    driver = textwrap.dedent(
+        f"""
+        import sys, threading
+        sys.path.insert(0, {str(CHECKSUM.parent)!r})
+        import checksum
+
+        original_walk, original_hash = checksum.walk_in_batches, checksum.hash_files
+        hashing = threading.Event()
+
+        def hash_and_tell(*args):
+            if threading.current_thread().name.startswith("plain-consumer-"):
+                hashing.set()
+            return original_hash(*args)
+
+        def walk_then_ctrl_c(*args):
+            for batch in original_walk(*args):
+                yield batch
+                if threading.current_thread() is threading.main_thread():
+                    if not hashing.wait({SUBPROCESS_TIMEOUT / 2}):
+                        print("no consumer thread hashed a batch", file=sys.stderr)
+                        sys.exit(3)
+                    raise KeyboardInterrupt
+
+        checksum.walk_in_batches = walk_then_ctrl_c
+        checksum.hash_files = hash_and_tell
+        code = checksum.main([{str(root)!r}, "--compare-stdlib", "--small-file", "0"])
+        others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        print("threads left:", others)
+        sys.exit(code)
+        """
+    )
+    result = _run(["-c", driver])
+    out = result.stdout
+    assert result.returncode == 130, out + result.stderr
+    assert "Interrupted: comparison with the standard library skipped" in out
+    assert "threads left: []" in out
+    assert "Stdlib:" not in out
+    assert "Sequential:" not in out
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() == 0,
     reason="needs a POSIX non-root user for a file to be unreadable",
@@ -199,6 +308,9 @@ def test_checksum_rejects_bad_arguments(tmp_path: Path) -> None:
     zero = _run([str(CHECKSUM), str(tmp_path), "--workers", "0"])
     assert zero.returncode == 2
     assert "--workers" in zero.stderr
+    negative = _run([str(CHECKSUM), str(tmp_path), "--small-file", "-1"])
+    assert negative.returncode == 2
+    assert "--small-file" in negative.stderr
 
 
 @pytest.mark.timeout(SUBPROCESS_TIMEOUT + 30)
