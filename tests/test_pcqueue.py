@@ -11,7 +11,9 @@ proven blocked (``wait_until_blocked``) before it is released.
 
 from __future__ import annotations
 
+import functools
 import gc
+import itertools
 import re
 import signal
 import subprocess
@@ -1306,6 +1308,320 @@ def test_statistics_is_a_frozen_snapshot_of_the_queue() -> None:
     raises_in(consumer, TimeoutError)
     assert empty.statistics().consumers_waiting == 0
     assert empty.statistics().state == "complete"
+
+
+# -- the fast path's bookkeeping ---------------------------------------------------------------
+#
+# put() releases its lock and then reads one flag to learn whether it has more to do (wake a
+# consumer, wake a thread waiting for the lock, re-signal a consumed wait event). These tests
+# pin each source of that flag, and the count the lock token carries.
+
+
+def _consume(event: Event, how: str) -> None:
+    if how == "wait":
+        assert event.wait(0)
+    elif how == "wait_any":
+        assert Event.wait_any([event], 0)
+    elif how == "wait_all":
+        assert Event.wait_all([event], 0)
+    else:
+        event.clear()
+
+
+@pytest.mark.parametrize("how", ["wait", "wait_any", "wait_all", "clear"])
+def test_a_consumed_or_cleared_wait_event_is_signaled_again_by_the_next_put(how: str) -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    event = queue.wait_event
+    for i in range(3):
+        queue.put(i)
+        queue.put(i)  # skips signaling: the event is still signaled
+        assert event.is_signaled
+        _consume(event, how)
+        assert not event.is_signaled
+    queue.put(3)
+    assert event.is_signaled
+    assert [queue.take() for _ in range(7)] == [0, 0, 1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("how", ["wait", "clear"])
+def test_a_consumed_linked_wait_event_is_signaled_again_by_the_next_source_put(how: str) -> None:
+    source: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    first = linked_to(source)
+    second = linked_to(first)
+    for i in range(3):
+        source.put(i)
+        for queue in (source, first, second):
+            assert queue.wait_event.is_signaled
+        _consume(second.wait_event, how)
+        source.put(i)
+        assert second.wait_event.is_signaled
+        for queue in (source, first, second):
+            _consume(queue.wait_event, how)
+    assert list(itertools.islice(second.get_iterator(), 6)) == [0, 0, 1, 1, 2, 2]
+
+
+def test_the_wait_event_is_an_auto_clear_event_that_reads_as_one() -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    event = queue.wait_event
+    assert isinstance(event, AutoClearEvent)
+    assert repr(event) == "<AutoClearEvent 'PRODUCER_CONSUMER_QUEUE_NOTIFY' clear>"
+    queue.put(1)
+    assert repr(event) == "<AutoClearEvent 'PRODUCER_CONSUMER_QUEUE_NOTIFY' signaled>"
+    del queue
+    gc.collect()
+    event.clear()  # outliving its queue is harmless
+    assert not event.is_signaled
+
+
+def test_an_observer_that_consumes_every_signal_sees_every_item_of_a_fast_producer() -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    rounds, per_round = 30, 200
+    caught_up = [threading.Event() for _ in range(rounds)]
+
+    def observe() -> list[int]:
+        seen: list[int] = []
+        while len(seen) < rounds * per_round:
+            assert queue.wait_event.wait(TIMEOUT)
+            while True:  # take until empty, as a wait_event observer must
+                item, found = queue.try_take()
+                if not found:
+                    break
+                assert item is not None
+                seen.append(item)
+                if len(seen) % per_round == 0:
+                    caught_up[len(seen) // per_round - 1].set()
+        return seen
+
+    observer = ThreadRunner(observe)
+    put = queue.put
+    for r in range(rounds):
+        for i in range(r * per_round, (r + 1) * per_round):
+            put(i)
+        # The observer drains this round and waits on the event again: the next round's
+        # first put must signal it once more.
+        assert caught_up[r].wait(TIMEOUT)
+    assert observer.join(TIMEOUT) == list(range(rounds * per_round))
+    queue.complete()
+
+
+def test_a_dropped_linked_queue_is_pruned_by_the_next_put() -> None:
+    source: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    kept = linked_to(source)
+    dropped = linked_to(source)
+    source.put(0)
+    assert len(source._downstream) == 2
+    del dropped
+    gc.collect()
+    source.put(1)
+    assert len(source._downstream) == 1
+    assert kept.wait_event.wait(0)
+    assert kept.take() == 0 and kept.take() == 1
+
+
+def _pause_inside_put(queue: ProducerConsumerQueue[Any], item: Any) -> tuple[
+    ThreadRunner[None], threading.Event, threading.Event
+]:
+    """Start ``queue.put(item)`` on a thread that stops while holding the queue's lock.
+
+    A profile hook stops the thread at the call that appends ``item`` to the buffer, which
+    put's fast path makes between taking the lock token and giving it back.
+    """
+    inside = threading.Event()
+    go = threading.Event()
+    buffer = queue._buf
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call" and getattr(arg, "__self__", None) is buffer:
+            sys.setprofile(None)
+            inside.set()
+            go.wait(TIMEOUT)
+
+    def produce() -> None:
+        sys.setprofile(hook)
+        try:
+            queue.put(item)
+        finally:
+            sys.setprofile(None)
+
+    producer = ThreadRunner(produce)
+    assert inside.wait(TIMEOUT)
+    return producer, inside, go
+
+
+@pytest.mark.parametrize("waiter", ["take", "put", "statistics"])
+def test_a_put_wakes_a_thread_that_waited_for_the_lock_while_the_put_held_it(
+    waiter: str,
+) -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    producer, _, go = _pause_inside_put(queue, 1)
+    calls: dict[str, Callable[[], Any]] = {
+        "take": lambda: queue.take(None),  # finds no item, so it needs the lock
+        "put": lambda: queue.put(2),
+        "statistics": lambda: queue.statistics().items_put,
+    }
+    other = blocked(calls[waiter])  # parked until the lock is released
+    go.set()
+    producer.join(TIMEOUT)
+    result = other.join(TIMEOUT)
+    assert result == {"take": 1, "put": None, "statistics": 1}[waiter]
+    assert queue.statistics().items_put == (2 if waiter == "put" else 1)
+
+
+def test_a_put_held_inside_its_lock_still_wakes_a_consumer_parked_before_it() -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    consumer = blocked(lambda: queue.take(None))
+    producer, _, go = _pause_inside_put(queue, 7)
+    late = blocked(lambda: queue.take(None))  # parks in the lock's gate meanwhile
+    go.set()
+    producer.join(TIMEOUT)
+    queue.put(8)
+    assert sorted([consumer.join(TIMEOUT), late.join(TIMEOUT)]) == [7, 8]
+
+
+def test_a_consumer_that_finds_its_item_taken_parks_again_and_is_woken_by_the_next_put() -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    consumer = blocked(lambda: queue.take(None))
+    for i in range(20):
+        queue.put(i)  # wakes the consumer; this thread may take the item first
+        try:
+            stolen = queue.take()
+        except TimeoutError:
+            assert consumer.join(TIMEOUT) == i
+            break
+        assert stolen == i
+        wait_until_blocked(consumer.thread)  # parked again, and must be woken again
+    else:
+        queue.put(99)
+        assert consumer.join(TIMEOUT) == 99
+
+
+@pytest.mark.parametrize("capacity", [None, 3])
+def test_consumers_parked_together_are_woken_one_per_put(capacity: int | None) -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue(capacity=capacity)
+    consumers = [blocked(lambda: queue.take(None)) for _ in range(3)]
+    assert queue.statistics().consumers_waiting == 3
+    for i in range(3):
+        queue.put(i)
+    assert sorted(c.join(TIMEOUT) for c in consumers) == [0, 1, 2]
+
+
+def test_a_put_that_skips_its_wake_up_while_another_put_is_waking_gets_its_consumer() -> None:
+    # Two consumers are parked. Put A sees the flag, clears it and (stopped here by a profile
+    # hook) has not yet taken the lock to wake a consumer; put B then finds the flag clear
+    # and skips its own wake-up. A must wake a consumer for B's item too.
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    consumers = [blocked(lambda: queue.take(None)) for _ in range(2)]
+    stopped = threading.Event()
+    go = threading.Event()
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_name == "acquire" and code.co_filename.endswith(
+            "_pcqueue.py"
+        ):
+            sys.setprofile(None)
+            stopped.set()
+            go.wait(TIMEOUT)
+
+    def put_a() -> None:
+        sys.setprofile(hook)
+        try:
+            queue.put(1)
+        finally:
+            sys.setprofile(None)
+
+    a = ThreadRunner(put_a)
+    assert stopped.wait(TIMEOUT)
+    queue.put(2)  # put B
+    go.set()
+    a.join(TIMEOUT)
+    assert sorted(c.join(TIMEOUT) for c in consumers) == [1, 2]
+
+
+def test_items_put_counts_every_path_exactly() -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    queue.put(0)
+    queue.put_many([1, 2])
+    queue.put_many(iter([3]))
+    queue.put_many(())
+    assert queue.statistics().items_put == 4
+    producers = [ThreadRunner(queue.put_many, range(500)) for _ in range(4)]
+    for producer in producers:
+        producer.join(TIMEOUT)
+    assert queue.statistics().items_put == 2004
+    _ = queue.synchronization_lock  # the count moves out of the lock token
+    queue.put(5)
+    queue.put_many([6, 7])
+    assert queue.statistics().items_put == 2007
+    queue.complete()
+    stats = queue.statistics()
+    assert stats.items_put == 2007 and stats.items_taken == 0
+    bounded: ProducerConsumerQueue[int] = ProducerConsumerQueue([1, 2], capacity=1)
+    assert bounded.statistics().items_put == 2
+    full = full_queue(2)
+    producer = blocked(lambda: full.put(2, timeout=TIMEOUT))
+    assert full.take() == 0
+    producer.join(TIMEOUT)
+    assert full.statistics().items_put == 3 and full.statistics().items_taken == 1
+
+
+@pytest.mark.parametrize("capacity", [None, 4])
+def test_iterating_gives_an_iterator_over_the_same_queue(capacity: int | None) -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue(capacity=capacity)
+    iterator = queue.get_iterator()
+    loop = iter(iterator)
+    if capacity is None:
+        assert loop is iterator
+    assert isinstance(loop, ProducerConsumerQueueIterator) and isinstance(loop, PIterator)
+    assert loop.queue is queue and iter(loop) is loop
+    queue.put_many([1, 2, 3])
+    assert next(loop) == 1 and loop.next(0) == 2 and next(iterator) == 3
+    with pytest.raises(StopIteration):
+        loop.next(0)
+    queue.complete()
+    assert list(loop) == []
+
+
+def test_iterating_over_a_bounded_queue_wakes_its_blocked_producers() -> None:
+    queue = full_queue(2)
+    producers = [blocked(functools.partial(queue.put, 10 + i)) for i in range(2)]
+    got: list[int] = []
+    for item in queue.get_iterator():
+        got.append(item)
+        if len(got) == 4:
+            break
+    for producer in producers:
+        producer.join(TIMEOUT)
+    assert got[:2] == [0, 1] and sorted(got[2:]) == [10, 11]
+    linked = linked_to(full_queue(1))
+    source = linked._root
+    assert source is not None
+    producer = blocked(lambda: source.put(5))
+    assert next(iter(linked.get_iterator())) == 0
+    producer.join(TIMEOUT)
+
+
+@pytest.mark.parametrize("capacity", [None, 2])
+@pytest.mark.parametrize("blocked_first", [False, True])
+def test_a_failure_error_raised_by_iteration_gets_no_context(
+    capacity: int | None, blocked_first: bool
+) -> None:
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue(capacity=capacity)
+    error = Boom()
+
+    def iterate() -> None:
+        for _ in queue.get_iterator():
+            pass
+
+    if blocked_first:
+        consumer = blocked(iterate)
+        queue.fail(error)
+        assert raises_in(consumer, Boom) is error
+    else:
+        queue.fail(error)
+        with pytest.raises(Boom):
+            iterate()
+    assert error.__context__ is None and error.__cause__ is None
 
 
 # -- arguments, types and protocol ------------------------------------------------------------

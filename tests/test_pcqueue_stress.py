@@ -103,6 +103,53 @@ def test_shaken_bounded_mpmc_exactly_once_in_order() -> None:
 
 
 @pytest.mark.usefixtures("shaken")
+def test_shaken_single_puts_always_reach_parked_consumers_before_completion() -> None:
+    """Consumers park and unpark around every item; a lost wake-up leaves an item stranded.
+
+    Three producers each put one item and wait until a consumer has delivered it, while the
+    queue is still open (completion would wake every consumer and hide a lost wake-up), so
+    puts of several producers keep meeting parked consumers. A thief takes items on
+    wait_event signals, so consumers also wake to find their item gone and park again.
+    """
+    producers, per_producer = 3, 700
+    queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
+    channels: list[stdlib_queue.SimpleQueue[int]] = [
+        stdlib_queue.SimpleQueue() for _ in range(producers)
+    ]
+
+    def deliver(item: int) -> None:
+        channels[item % producers].put(item)
+
+    def consume() -> None:
+        for item in queue.get_iterator():
+            deliver(item)
+
+    def steal() -> None:
+        while queue.wait_event.wait(TIMEOUT) and not queue.is_complete:
+            item, found = queue.try_take()
+            if found:
+                assert item is not None
+                deliver(item)
+
+    def produce(p: int) -> list[int]:
+        got: list[int] = []
+        for i in range(p, producers * per_producer, producers):
+            queue.put(i)
+            got.append(channels[p].get(timeout=TIMEOUT))  # delivered while still open
+        return got
+
+    consumers = [ThreadRunner(consume) for _ in range(4)]
+    thief = ThreadRunner(steal)
+    runners = [ThreadRunner(produce, p) for p in range(producers)]
+    got = [item for runner in runners for item in runner.join(TIMEOUT)]
+    queue.complete()
+    for consumer in consumers:
+        consumer.join(TIMEOUT)
+    thief.join(TIMEOUT)
+    assert sorted(got) == list(range(producers * per_producer))
+
+
+@pytest.mark.usefixtures("shaken")
 def test_shaken_put_racing_complete_is_delivered_or_rejected() -> None:
     for _ in range(60):
         queue: ProducerConsumerQueue[int] = ProducerConsumerQueue()
