@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from helpers import ThreadRunner, wait_until_blocked
+from helpers import ThreadRunner, run_in_subprocess, wait_until_blocked
 from runtime.threading import (
     DEFAULT_PARALLELISM,
     Event,
+    Interrupt,
     InterruptException,
     InterruptSignal,
     Lock,
@@ -833,3 +834,74 @@ def test_stress_shared_input_is_taken_exactly_once(
             lambda t, x: (x,)
         )
         assert sorted(out) == list(range(5000))
+
+
+# -- an abandoned output stops its operation ---------------------------------------------------
+
+_ABANDON_MAP = """
+import itertools
+from runtime.threading import parallel
+for x in parallel.map(itertools.count(), parallelism=2).do(lambda t, x: [x * x]):
+    if x > 100:
+        break
+print("stopped early")
+"""
+
+_ABANDON_PIPELINE = """
+import itertools
+from runtime.threading.parallel.pipeline import PFilter, PFn
+flow = PFilter(lambda t, x: x % 2 == 0) | PFn(lambda t, x: [x * 10])
+for x in flow(itertools.count()):
+    if x > 1000:
+        break
+print("stopped early")
+"""
+
+
+@pytest.mark.parametrize("code", [_ABANDON_MAP, _ABANDON_PIPELINE], ids=["map", "pipeline"])
+def test_breaking_out_of_an_endless_operation_lets_the_interpreter_exit(code: str) -> None:
+    # Without the cancellation, the workers would keep reading the endless input into a
+    # queue nobody reads, and the interpreter would wait for them for ever.
+    result = run_in_subprocess(code, timeout=30.0)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "stopped early"
+
+
+def test_dropping_the_output_of_a_running_map_interrupts_its_workers() -> None:
+    gate = Event()
+    started = Event()
+    workers: list[Task[Any]] = []
+    guard = threading.Lock()
+
+    def slow(task: Task[Any], x: int) -> list[int]:
+        with guard:
+            if task not in workers:
+                workers.append(task)
+        started.signal()
+        gate.wait(TIMEOUT, task.interrupt)
+        return [x]
+
+    with ConcurrentTaskScheduler(2) as pool:
+        output = parallel_map(iter(range(10**9)), parallelism=2, scheduler=pool).do(slow)
+        assert started.wait(TIMEOUT)
+        del output  # nobody can read the results any more
+        assert Task.wait_all(list(workers), TIMEOUT)
+        assert all(worker.is_interrupted for worker in workers)
+
+
+def test_a_finished_operation_keeps_its_links_when_its_output_is_dropped() -> None:
+    signal = InterruptSignal()
+    seen: list[Interrupt] = []
+
+    def record(task: Task[Any], x: int) -> list[int]:
+        seen.append(task.interrupt)
+        return [x]
+
+    assert sorted(
+        parallel_map([1, 2, 3], parallelism=1, interrupt=signal.interrupt).do(record)
+    ) == [
+        1,
+        2,
+        3,
+    ]
+    assert seen and all(signal.interrupt.propagates_to(i) and not i.is_signaled for i in seen)

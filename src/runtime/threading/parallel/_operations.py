@@ -25,7 +25,9 @@ parent policy explicitly.
 
 from __future__ import annotations
 
+import _thread
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Any, Concatenate, Final, Generic, ParamSpec, TypeVar, overload
 
@@ -498,6 +500,33 @@ def start_workers(
     return workers
 
 
+def cancel_when_dropped(
+    output: PIterable[T], queue: ProducerConsumerQueue[Any], signal: InterruptSignal
+) -> PIterable[T]:
+    """Interrupt an operation once nobody holds its output iterator any more.
+
+    Without this, an operation over a huge or endless input whose consumer stopped early
+    (``break`` out of the ``for`` loop) would keep its workers producing into ``queue``, which
+    nobody can read any more, and those non-daemon workers would keep the interpreter from
+    exiting. Dropping the last reference to ``output`` while ``queue`` is still open signals
+    the operation's own ``signal``, so the workers stop at their next check.
+    """
+    try:
+        weakref.finalize(output, _cancel_abandoned, queue, signal)
+    except TypeError:  # an object without weak reference support: nothing to watch
+        pass
+    return output
+
+
+def _cancel_abandoned(queue: ProducerConsumerQueue[Any], signal: InterruptSignal) -> None:
+    # A finalizer runs wherever the last reference happens to drop, possibly while this very
+    # thread holds a lock that signal() takes (the interrupt graph's, an event's). So the
+    # signal is sent from a fresh low-level thread, which takes no Python-level lock to start
+    # and simply waits for any lock this thread holds.
+    if not queue.is_complete:
+        _thread.start_new_thread(signal.signal, ())
+
+
 def operation_signal(interrupt: Interrupt | None) -> InterruptSignal:
     """A fresh signal for one operation, linked to its external ``interrupt`` if any."""
     return InterruptSignal(interrupt) if interrupt is not None else InterruptSignal()
@@ -594,6 +623,7 @@ class _ItemsProto(_Options, Generic[Tin]):
         *,
         owns_output: bool,
         cap: bool,
+        signal: InterruptSignal | None = None,
     ) -> Task[None]:
         count = _workers_for(self._parallelism)
         if cap and isinstance(self._items, Sized):
@@ -605,7 +635,7 @@ class _ItemsProto(_Options, Generic[Tin]):
             kwargs,
             name=self._task_name,
             count=count,
-            signal=operation_signal(self._interrupt),
+            signal=operation_signal(self._interrupt) if signal is None else signal,
             scheduler=self._scheduler,
             outputs=() if output is None else (output,),
             owns_outputs=owns_output,
@@ -615,8 +645,9 @@ class _ItemsProto(_Options, Generic[Tin]):
         self, fn: Callable[..., Iterable[Tout]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> PIterable[Tout]:
         output: ProducerConsumerQueue[Tout] = ProducerConsumerQueue()
-        self._start(fn, args, kwargs, output, owns_output=True, cap=False)
-        return output.get_iterator()
+        signal = operation_signal(self._interrupt)
+        self._start(fn, args, kwargs, output, owns_output=True, cap=False, signal=signal)
+        return cancel_when_dropped(output.get_iterator(), output, signal)
 
 
 class ProcessProto(_ItemsProto[Tin]):

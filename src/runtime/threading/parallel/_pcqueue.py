@@ -30,6 +30,32 @@ Design (SEMANTICS §9):
   costs the same as a take on ``q0``, completion and failure propagate by construction, and
   an abandoned linked queue costs nothing.
 
+The fast paths. Under the GIL a single-producer, single-consumer run costs the producer's CPU
+time per item plus the consumer's, so every bytecode of ``put`` and of the iterator's
+``__next__`` counts (see the "ProducerConsumerQueue" section of benchmarks/README.md for the
+measurements). What is kept, and why:
+
+* **The put count rides in the lock token.** In token mode (:class:`_QueueLock`) the token is
+  the number of items put so far: ``put`` pops ``n`` and releases with ``n + 1``, which is
+  cheaper than a separate ``self._puts += 1``; ``statistics()`` reads it under the lock.
+* **One flag after the fast put.** Waking a parked consumer, waking an acquirer parked in the
+  lock's gate and re-signaling a consumed ``wait_event`` are all announced by one attribute,
+  ``_todo``, which ``put`` reads once, after releasing the token; :meth:`_after_put
+  <ProducerConsumerQueue._after_put>` does the work. Whoever creates such work sets the flag
+  after making the work visible; ``_after_put`` clears it before looking, so nothing is lost
+  (each case is argued where it is set). The wait event is a private
+  :class:`AutoClearEvent` subclass whose consumption sets the flag, so puts stop touching it
+  while it stays signaled, also for queues that linked queues draw from.
+* **Bounded queues share the path** after one ``capacity`` check: a separate locked path
+  (an exception or a call more) measured slower, and the bounded scenario is far ahead of
+  ``queue.Queue`` anyway. Iterating over a bounded queue uses an iterator whose
+  ``__next__`` checks for blocked producers itself, one Python call per item fewer.
+* **Consumers keep the bound ``popleft``** on the iterator and on the queue: ``__next__`` and
+  ``take(0)`` are one attribute load and one C call when an item is there.
+* **Contention is rare**: parking in the gate happens a handful of times per 400,000 items
+  even with four producers and four consumers, because the GIL is almost never handed over
+  between the token's pop and its append; the gate stays for correctness, not speed.
+
 Every blocking wait goes through :func:`~runtime.threading._blocking.cond_wait` or
 :func:`~runtime.threading._blocking.park`, so it cooperates with the task scheduler;
 interrupts wake waiters by notification (:func:`~runtime.threading._blocking.subscribe_notify`),
@@ -49,7 +75,7 @@ from typing import Any, Final, Generic, Literal, NamedTuple, TypeVar, cast, fina
 from .._blocking import cond_wait, deadline_for, park, subscribe_notify, unsubscribe_notify
 from .._errors import QueueCompletedError, QueueLinkedToAnotherQueueError
 from .._events import AutoClearEvent, Event
-from .._interrupts import Interrupt
+from .._interrupts import Interrupt, raise_if_interrupted
 from .._locks import Lock, LockBase
 from .._protocols import PIterable, PIterator
 
@@ -363,16 +389,6 @@ class _RoomPop:
             waiter.release()
 
 
-def _check_interrupt(interrupt: Interrupt | None) -> None:
-    """Raise ``interrupt``'s exception if it is signaled (checked first, SEMANTICS §2.2)."""
-    if interrupt is not None:
-        if not isinstance(interrupt, Interrupt):
-            raise TypeError(
-                f"'interrupt' must be an Interrupt or None, not {type(interrupt).__name__}"
-            )
-        interrupt.raise_if_signaled()
-
-
 def _check_error(error: object) -> None:
     if not isinstance(error, BaseException):
         raise TypeError(f"'error' must be an exception instance, not {type(error).__name__}")
@@ -673,7 +689,8 @@ class ProducerConsumerQueue(Generic[T]):
                     waiter.release()
         elif self._gate:
             self._qlock.wake()
-        self._signal_hints()
+        if self._downstream or not self._event._event._flag:  # type: ignore[attr-defined]
+            self._signal_hints()
 
     def _put_slow(self, item: T, timeout: float | None, interrupt: Interrupt | None) -> None:
         if self._root is not None:
@@ -682,7 +699,7 @@ class ProducerConsumerQueue(Generic[T]):
         if self._capacity is not None:
             deadline = None if timeout is None else deadline_for(timeout)
             if interrupt is not None:
-                _check_interrupt(interrupt)
+                raise_if_interrupted(interrupt)
         self._put_one(item, deadline, interrupt)
 
     def _put_one(self, item: T, deadline: float | None, interrupt: Interrupt | None) -> None:
@@ -764,7 +781,7 @@ class ProducerConsumerQueue(Generic[T]):
             raise QueueLinkedToAnotherQueueError
         if self._capacity is not None:
             deadline = deadline_for(timeout)
-            _check_interrupt(interrupt)
+            raise_if_interrupted(interrupt)
             if self._state:
                 raise QueueCompletedError
             put_one = self._put_one
@@ -958,7 +975,7 @@ class ProducerConsumerQueue(Generic[T]):
 
     def _take(self, timeout: float | None, interrupt: Interrupt | None) -> T | _NoItem:
         deadline = deadline_for(timeout)
-        _check_interrupt(interrupt)
+        raise_if_interrupted(interrupt)
         root = self._root
         return (self if root is None else root)._wait_item(deadline, interrupt)
 
@@ -1138,7 +1155,7 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
         TypeError: ``queue`` is not a :class:`ProducerConsumerQueue`.
     """
 
-    __slots__ = ("_popleft", "_queue", "_source")
+    __slots__ = ("__weakref__", "_popleft", "_queue", "_source")
 
     def __init__(self, queue: ProducerConsumerQueue[T]) -> None:
         if not isinstance(queue, ProducerConsumerQueue):
@@ -1177,7 +1194,7 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
             deadline = None
         else:
             deadline = deadline_for(timeout)
-            _check_interrupt(interrupt)
+            raise_if_interrupted(interrupt)
         item = self._source._wait_item(deadline, interrupt)
         if item.__class__ is _NoItem:
             raise StopIteration

@@ -46,11 +46,12 @@ from ..tasks._task import Task
 from ._operations import (
     FailurePolicy,
     callable_name,
+    cancel_when_dropped,
     operation_signal,
     run_operation,
     settle_when_done,
 )
-from ._pcqueue import ProducerConsumerQueue
+from ._pcqueue import ProducerConsumerQueue, ProducerConsumerQueueIterator
 
 __all__ = ("STAGE_CAPACITY", "NullPFn", "PFilter", "PFn", "PFork")
 
@@ -173,7 +174,13 @@ class PFn(Generic[Tin, Tout]):
         the consumer as an ``AggregateException``; cancellation (the context exiting) as an
         ``InterruptException``. Nothing blocks.
         """
-        return self._call(items, _Env.current(), None)
+        env = _Env.current()
+        # The whole chain hangs under one signal of its own, signaled once the caller drops
+        # the output iterator, so an abandoned pipeline over an endless input stops.
+        cancel = operation_signal(env.interrupt)
+        output = self._call(items, env.feeding(cancel), None)
+        queue = output.queue if isinstance(output, ProducerConsumerQueueIterator) else None
+        return output if queue is None else cancel_when_dropped(output, queue, cancel)
 
     def __or__(self, next: object) -> PFn[Any, Any]:
         """Compose: ``self`` feeds ``next``. Returns a new pipeline; neither operand changes.
