@@ -897,11 +897,7 @@ def test_a_finished_operation_keeps_its_links_when_its_output_is_dropped() -> No
         seen.append(task.interrupt)
         return [x]
 
-    assert sorted(
-        parallel_map([1, 2, 3], parallelism=1, interrupt=signal.interrupt).do(record)
-    ) == [
-        1,
-        2,
-        3,
-    ]
+    output = parallel_map([1, 2, 3], parallelism=1, interrupt=signal.interrupt).do(record)
+    assert sorted(output) == [1, 2, 3]
+    del output
     assert seen and all(signal.interrupt.propagates_to(i) and not i.is_signaled for i in seen)
