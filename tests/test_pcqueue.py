@@ -1574,8 +1574,13 @@ def test_iterating_gives_an_iterator_over_the_same_queue(capacity: int | None) -
         assert loop is iterator
     assert isinstance(loop, ProducerConsumerQueueIterator) and isinstance(loop, PIterator)
     assert loop.queue is queue and iter(loop) is loop
+    iterator_ref = weakref.ref(iterator)
+    del iterator
+    gc.collect()
+    kept = iterator_ref()  # a loop keeps the iterator it comes from alive
+    assert kept is not None
     queue.put_many([1, 2, 3])
-    assert next(loop) == 1 and loop.next(0) == 2 and next(iterator) == 3
+    assert next(loop) == 1 and loop.next(0) == 2 and next(kept) == 3
     with pytest.raises(StopIteration):
         loop.next(0)
     queue.complete()

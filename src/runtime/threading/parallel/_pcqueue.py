@@ -1221,7 +1221,7 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
         """
         if self._source._room is None:
             return self
-        return _BoundedQueueIterator(self._queue)
+        return _BoundedQueueIterator(self)
 
     def drain(self, timeout: float | None = None, interrupt: Interrupt | None = None) -> None:
         """Take and discard every remaining item until the queue ends (or ``timeout``).
@@ -1248,13 +1248,16 @@ class _BoundedQueueIterator(ProducerConsumerQueueIterator[T]):
 
     The same as :class:`ProducerConsumerQueueIterator`, with the lock-free pop of
     :class:`_RoomPop` written into ``__next__``: pop, then wake a blocked producer if one is
-    counted.
+    counted. It keeps the iterator it was made from alive while it is in use, so whoever
+    watches that iterator's lifetime (to learn that its consumer is gone) does not see it
+    dropped in the middle of a ``for`` loop.
     """
 
-    __slots__ = ("_pop", "_room")
+    __slots__ = ("_origin", "_pop", "_room")
 
-    def __init__(self, queue: ProducerConsumerQueue[T]) -> None:
-        super().__init__(queue)
+    def __init__(self, origin: ProducerConsumerQueueIterator[T]) -> None:
+        super().__init__(origin._queue)
+        self._origin = origin
         source = self._source
         self._pop = source._buf.popleft
         self._room = cast(_RoomPop, source._room)
