@@ -7,6 +7,7 @@ Import them as ``from helpers import ThreadRunner, wait_until_blocked``: the
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -149,7 +150,10 @@ class ThreadRunner(Generic[T]):
 def run_in_subprocess(code: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -c code`` in a fresh interpreter with ``src`` importable.
 
-    Output is captured as text; the exit code is not checked.
+    Output is captured as text; the exit code is not checked. The child starts with the
+    default SIGINT disposition even when this process ignores SIGINT (as background jobs of
+    a non-interactive shell do), so Python installs its own Ctrl+C handler in the child as it
+    would for a user.
     """
     env = dict(os.environ)
     existing = env.get("PYTHONPATH")
@@ -162,4 +166,9 @@ def run_in_subprocess(code: str, timeout: float = 30.0) -> subprocess.CompletedP
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=_default_sigint if hasattr(signal, "SIGINT") and os.name == "posix" else None,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
