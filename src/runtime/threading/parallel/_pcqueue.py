@@ -486,8 +486,11 @@ class ProducerConsumerQueue(Generic[T]):
         # (under the lock), an acquirer parking in the gate, a consumed or cleared wait
         # event, a linked queue added or dropped. Cleared only by _after_put, *before* it
         # looks for that work, so no setting is lost. Invariant: while a consumer is parked
-        # and not yet notified, it is set (both change only under the lock). It starts set:
-        # the wait event starts clear, and the first put signals it.
+        # and not yet notified, it is set (a consumer sets it under the lock just before
+        # parking; _after_put sets it again under the lock if consumers stay parked), except
+        # between an _after_put's clearing and its taking the lock, and that _after_put
+        # then wakes a consumer for every item added meanwhile. It starts set: the wait
+        # event starts clear, and the first put signals it.
         self._todo = True
         if data is None:
             self._event: AutoClearEvent = _HintEvent(self_ref)
@@ -1212,12 +1215,12 @@ class ProducerConsumerQueueIterator(PIterable[T], PIterator[T]):
         return cast(T, item)
 
     def __iter__(self) -> PIterator[T]:
-        """Return an iterator over the same queue: iteration blocks until items arrive and
-        ends on completion.
+        """Return an iterator over the same queue: ``self``, except over a bounded queue.
 
-        That is ``self``, except over a bounded queue: then a new iterator of the same
-        queue, whose ``__next__`` checks for blocked producers itself instead of calling the
-        queue's waking pop (one Python call per item fewer).
+        Iteration blocks until items arrive and ends on completion. Over a bounded queue the
+        iterator is a new one of the same queue, whose ``__next__`` checks for blocked
+        producers itself instead of calling the queue's waking pop (one Python call per item
+        fewer); it keeps ``self`` alive.
         """
         if self._source._room is None:
             return self
