@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         ("chained (3 queues)", ours_chained, simple_chained, "3 SimpleQueues + 2 threads", None),
         (f"bounded ({CAPACITY})", ours_bounded, queue_bounded, f"Queue(maxsize={CAPACITY})", 3.0),
     ]
+
     def selected(name: str) -> bool:
         return not args.only or args.only in name
 
