@@ -23,8 +23,9 @@ threads. So the producer, whose walk is GIL-bound anyway, hashes the files small
 the GIL, go through the queue. ``--small-file 0`` sends every file through the queue.
 
 Batches keep the queue traffic low: a few hundred puts and takes, and as many wake-ups,
-instead of one per file. The size of each file comes from the walk (``DirEntry.stat()``), so a
-consumer reads the file without an ``fstat`` and with a single ``read`` when it fits.
+instead of one per file. To tell small files from large ones the producer opens each file and
+measures it with ``fstat`` (cheaper than ``DirEntry.stat()``, an ``lstat`` of the path on
+POSIX); a large file's size travels with it in the batch, so its consumer needs no ``fstat``.
 
 The main thread refreshes a progress line while the job runs and prints a summary. Then, for
 comparison, it can run the same job with plain ``threading.Thread`` consumers and a
@@ -59,8 +60,8 @@ from runtime.threading.tasks.schedulers import ConcurrentTaskScheduler
 
 T = TypeVar("T")
 
-#: A regular file found by the walk: its path and the size the walk saw.
-FileEntry = tuple[str, int]
+#: A regular file to hash: its path and its size, if the producer has measured it.
+FileEntry = tuple[str, int | None]
 #: What goes through the queue: several files at once.
 Batch = list[FileEntry]
 
@@ -143,17 +144,39 @@ class JobResult:
         return merge([self.producer, *self.consumers])
 
 
-def hash_file(path: str, size: int, buffer: bytearray, interrupt: Interrupt) -> tuple[str, int]:
-    """Hash the first ``size`` bytes of the file at ``path`` with SHA-256.
+def open_regular(path: str) -> tuple[int, int]:
+    """Open the file at ``path`` for reading; return the descriptor and the file's size.
 
-    ``size`` is what the walk saw, so no ``fstat`` is needed: every system call releases the
-    GIL and takes it back, and with tens of thousands of small files each one saved counts.
-    A file of up to ``len(buffer)`` bytes is read with one ``read``; a larger one is read in
-    ``len(buffer)`` chunks into ``buffer``. Blocks only on file I/O.
+    One ``open`` and one ``fstat``: the walk knows from the directory entry that the path is a
+    regular file, and ``fstat`` on the open descriptor gives its size more cheaply than a stat
+    of the path would (``DirEntry.stat()`` is an ``lstat`` on POSIX). Every system call
+    releases the GIL and takes it back, so with tens of thousands of small files each one
+    saved counts.
+
+    Raises:
+        OSError: the file cannot be opened, or is no longer a regular file.
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"not a regular file: {path!r}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info.st_size
+
+
+def hash_open(fd: int, size: int, buffer: bytearray, interrupt: Interrupt) -> tuple[str, int]:
+    """Hash the first ``size`` bytes of the open file ``fd`` with SHA-256.
+
+    A file of up to ``len(buffer)`` bytes is read with a single ``read``; a larger one in
+    ``len(buffer)`` chunks into ``buffer``. Reading stops earlier if the file has shrunk.
+    Blocks only on file I/O.
 
     Args:
-        path: the file to hash.
-        size: the number of bytes to hash; reading stops earlier if the file has shrunk.
+        fd: a descriptor open for reading, at offset 0; the caller closes it.
+        size: the number of bytes to hash, as measured when the file was opened.
         buffer: scratch space for the chunks, reused across calls.
         interrupt: checked after every chunk, so a huge file does not delay a stop.
 
@@ -161,31 +184,27 @@ def hash_file(path: str, size: int, buffer: bytearray, interrupt: Interrupt) -> 
         The hex digest and the number of bytes hashed.
 
     Raises:
-        OSError: the file cannot be opened or read.
+        OSError: the file cannot be read.
         InterruptException: ``interrupt`` is signaled.
     """
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        if size <= len(buffer):
-            data = os.read(fd, size) if size else b""
-            if len(data) == size:
-                return hashlib.sha256(data).hexdigest(), size
-            # A short read: the file has shrunk; the loop below reads what is left, if any.
-            digest = hashlib.sha256(data)
-            done = len(data)
-        else:
-            digest = hashlib.sha256()
-            done = 0
-        view = memoryview(buffer)
-        while done < size:
-            count = _read_into(fd, view[: min(size - done, len(view))])
-            if not count:
-                break  # the file shrank after the walk saw it
-            digest.update(view[:count])
-            done += count
-            interrupt.raise_if_signaled()
-    finally:
-        os.close(fd)
+    if size <= len(buffer):
+        data = os.read(fd, size) if size else b""
+        if len(data) == size:
+            return hashlib.sha256(data).hexdigest(), size
+        # A short read: the file has shrunk; the loop below reads what is left, if any.
+        digest = hashlib.sha256(data)
+        done = len(data)
+    else:
+        digest = hashlib.sha256()
+        done = 0
+    view = memoryview(buffer)
+    while done < size:
+        count = _read_into(fd, view[: min(size - done, len(view))])
+        if not count:
+            break  # the file shrank after it was measured
+        digest.update(view[:count])
+        done += count
+        interrupt.raise_if_signaled()
     return digest.hexdigest(), done
 
 
@@ -198,6 +217,41 @@ def _read_into(fd: int, view: memoryview) -> int:
     return len(data)
 
 
+def hash_file(
+    path: str, size: int | None, buffer: bytearray, interrupt: Interrupt
+) -> tuple[str, int]:
+    """Hash the regular file at ``path`` with SHA-256 (see :func:`hash_open`).
+
+    Args:
+        path: the file to hash.
+        size: the size the producer measured, which saves an ``fstat``; ``None`` if unknown.
+        buffer: scratch space for the chunks, reused across calls.
+        interrupt: checked after every chunk.
+
+    Returns:
+        The hex digest and the number of bytes hashed.
+
+    Raises:
+        OSError: the file cannot be opened or read, or is not a regular file.
+        InterruptException: ``interrupt`` is signaled.
+    """
+    if size is None:
+        fd, size = open_regular(path)
+    else:
+        fd = os.open(path, _OPEN_FLAGS)
+    try:
+        return hash_open(fd, size, buffer, interrupt)
+    finally:
+        os.close(fd)
+
+
+def record(stats: HashStats, path: str, digest: str, size: int) -> None:
+    """Record in ``stats`` that the file at ``path`` hashed to ``digest`` over ``size`` bytes."""
+    stats.digests[path] = digest
+    stats.size += size
+    stats.files += 1
+
+
 def hash_files(
     files: Iterable[FileEntry], stats: HashStats, buffer: bytearray, interrupt: Interrupt
 ) -> None:
@@ -208,16 +262,13 @@ def hash_files(
     Raises:
         InterruptException: ``interrupt`` is signaled (checked after every chunk).
     """
-    digests = stats.digests
     for path, size in files:
         try:
             digest, count = hash_file(path, size, buffer, interrupt)
         except OSError as error:
             stats.errors[path] = describe(error)
             continue
-        digests[path] = digest
-        stats.size += count
-        stats.files += 1
+        record(stats, path, digest, count)
 
 
 def describe(error: OSError) -> str:
@@ -225,14 +276,14 @@ def describe(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[FileEntry]:
-    """Yield the path and size of every regular file under ``root``.
+def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[str]:
+    """Yield the path of every regular file under ``root``.
 
     The walk uses ``os.scandir`` and an explicit stack, never follows symbolic links (they
     are counted and skipped) and records unreadable directories and entries in ``walk``
     instead of stopping. Each directory is read completely and closed before its files are
-    yielded, so at most one directory handle is open at a time. The size comes from
-    ``DirEntry.stat()``: one ``lstat`` per file on POSIX, free on Windows.
+    yielded, so at most one directory handle is open at a time. The type of each entry comes
+    from the directory listing, so the walk makes no ``stat`` call of its own on POSIX.
 
     Raises:
         InterruptException: ``interrupt`` is signaled (checked once per directory).
@@ -254,18 +305,16 @@ def walk_files(root: str, walk: WalkStats, interrupt: Interrupt) -> Iterator[Fil
                 if entry.is_symlink():
                     walk.symlinks += 1
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    subdirectories.append(entry.path)
-                    continue
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                info = entry.stat(follow_symlinks=False)
+                is_directory = entry.is_dir(follow_symlinks=False)
+                is_file = not is_directory and entry.is_file(follow_symlinks=False)
             except OSError as error:
                 walk.errors.append((entry.path, describe(error)))
                 continue
-            if stat.S_ISREG(info.st_mode):
+            if is_directory:
+                subdirectories.append(entry.path)
+            elif is_file:
                 walk.files += 1
-                yield entry.path, info.st_size
+                yield entry.path
         # Reversed, so the stack pops subdirectories in the order scandir listed them.
         pending.extend(reversed(subdirectories))
 
@@ -279,27 +328,36 @@ def walk_in_batches(
 ) -> Iterator[Batch]:
     """Walk ``root``; hash the files under ``small_file`` bytes into ``own``; batch the rest.
 
-    This is the producer's work, the same for the library job and the plain-threads one. The
-    small files are collected in batches too, which the producer hashes itself as each one
-    fills up. A batch of large files is yielded once it holds ``BATCH_FILES`` files or
-    ``BATCH_BYTES`` bytes; the last, partial batches at the end of the walk.
+    This is the producer's work, the same for the library job and the plain-threads one.
+    With ``small_file`` > 0 the producer opens every file to measure it (:func:`open_regular`)
+    and hashes a small one on the spot, with the descriptor already open; a larger one is
+    closed again and batched with its size, which saves its consumer an ``fstat``. With 0,
+    every file is batched unopened. A batch is yielded once it holds ``BATCH_FILES`` files or
+    ``BATCH_BYTES`` bytes, and the last, partial batch at the end of the walk. A file that
+    cannot be read is recorded in ``own.errors``.
 
     Raises:
         InterruptException: ``interrupt`` is signaled.
     """
     buffer = bytearray(min(CHUNK_SIZE, max(small_file, 1)))
-    small: Batch = []
     batch: Batch = []
     batch_bytes = 0
-    for entry in walk_files(root, walk, interrupt):
-        if entry[1] < small_file:
-            small.append(entry)
-            if len(small) >= BATCH_FILES:
-                hash_files(small, own, buffer, interrupt)
-                small = []
-            continue
-        batch.append(entry)
-        batch_bytes += entry[1]
+    for path in walk_files(root, walk, interrupt):
+        size: int | None = None
+        if small_file:
+            try:
+                fd, size = open_regular(path)
+                try:
+                    if size < small_file:
+                        record(own, path, *hash_open(fd, size, buffer, interrupt))
+                        continue
+                finally:
+                    os.close(fd)
+            except OSError as error:
+                own.errors[path] = describe(error)
+                continue
+            batch_bytes += size
+        batch.append((path, size))
         if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
             walk.batches += 1
             yield batch
@@ -308,7 +366,6 @@ def walk_in_batches(
     if batch:
         walk.batches += 1
         yield batch
-    hash_files(small, own, buffer, interrupt)
 
 
 def produce(
@@ -615,7 +672,8 @@ def run_sequential(root: str) -> tuple[HashStats, float]:
     buffer = bytearray(CHUNK_SIZE)
     never = Interrupt.none()
     started = time.perf_counter()
-    hash_files(walk_files(root, WalkStats(), never), stats, buffer, never)
+    files = ((path, None) for path in walk_files(root, WalkStats(), never))
+    hash_files(files, stats, buffer, never)
     return stats, time.perf_counter() - started
 
 
@@ -773,14 +831,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers: int = args.workers
     small_file: int = args.small_file
     split = (
-        f"files under {kibibytes(small_file)} hashed by the producer, the others queued"
+        f"hashes the files under {kibibytes(small_file)} and queues the others"
         if small_file
-        else "every file queued"
+        else "queues every file"
     )
     print(
-        f"Checksumming {root} with a producer and {workers} consumer tasks ({split} in "
-        f"batches of up to {BATCH_FILES} files or {BATCH_BYTES >> 20} MiB, "
-        f"capacity {args.capacity:,} batches)",
+        f"Checksumming {root} with a producer and {workers} consumer tasks\n"
+        f"  the producer {split} in batches of up to {BATCH_FILES} files or "
+        f"{BATCH_BYTES >> 20} MiB (queue capacity {args.capacity:,} batches)",
         flush=True,
     )
     job = run_parallel(root, workers, args.capacity, small_file, Progress(sys.stdout))

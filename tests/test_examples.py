@@ -327,15 +327,15 @@ def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
         sys.path.insert(0, {str(CHECKSUM.parent)!r})
         import checksum
 
-        original_hash, original_update = checksum.hash_file, checksum.Progress.update
+        original_hash, original_update = checksum.hash_open, checksum.Progress.update
         ticks = []
 
-        def hash_until_stopped(path, size, buffer, interrupt):
+        def hash_until_stopped(fd, size, buffer, interrupt):
             if not interrupt.wait({SUBPROCESS_TIMEOUT / 2}):
                 print("the job's interrupt was never signaled", file=sys.stderr)
                 sys.exit(3)
             interrupt.raise_if_signaled()
-            return original_hash(path, size, buffer, interrupt)
+            return original_hash(fd, size, buffer, interrupt)
 
         def update_then_ctrl_c(self, *args):
             original_update(self, *args)
@@ -343,7 +343,7 @@ def test_checksum_ctrl_c_stops_cleanly(tree: tuple[Path, list[Path]]) -> None:
                 ticks.append(1)
                 signal.raise_signal(signal.SIGINT)
 
-        checksum.hash_file = hash_until_stopped
+        checksum.hash_open = hash_until_stopped
         checksum.Progress.update = update_then_ctrl_c
         sys.exit(checksum.main([{str(root)!r}, "--workers", "2"]))
         """
