@@ -634,29 +634,39 @@ def run_stdlib(root: str, workers: int, capacity: int, small_file: int) -> JobRe
         stop.set()
         raise
     finally:
-        _end_plain_consumers(batches, threads)
+        _end_plain_consumers(batches, threads, stop)
     job.seconds = time.perf_counter() - started
     return job
 
 
 def _end_plain_consumers(
-    batches: queue.Queue[Batch | None], threads: list[threading.Thread]
+    batches: queue.Queue[Batch | None], threads: list[threading.Thread], stop: threading.Event
 ) -> None:
-    """Put one end marker per consumer thread and join them all, even through Ctrl+C."""
+    """Put one end marker per consumer thread and join them all, even through Ctrl+C.
+
+    Raises:
+        KeyboardInterrupt: Ctrl+C while ending them; ``stop`` is set, so the consumers skip
+            the batches still queued, and they have all been joined.
+    """
+    interrupted = False
     pending = len(threads)
     while pending:
         try:
             batches.put(None)
             pending -= 1
         except KeyboardInterrupt:
-            continue  # already stopping; the consumers skip what is left
+            interrupted = True
+            stop.set()
     for thread in threads:
         while True:
             try:
                 thread.join()
                 break
             except KeyboardInterrupt:
-                continue
+                interrupted = True
+                stop.set()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def run_sequential(root: str) -> tuple[HashStats, float]:
